@@ -1,0 +1,337 @@
+"""Hugging Face checkpoints (config.json + safetensors) <-> r1jax params.
+
+`load` reads a model directory tensor by tensor straight into the requested
+shardings: every host reads the files itself and places only the shards its
+own devices hold, so no device ever holds a full copy of the model and host
+memory peaks at one (layer-stacked) parameter. `save` writes a directory that
+`transformers.AutoModelForCausalLM.from_pretrained` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from r1jax import sharding as shd
+from r1jax.models.transformer import ModelConfig, init_params
+
+ARCHITECTURES = {"Qwen2ForCausalLM": "qwen2", "LlamaForCausalLM": "llama"}
+# Fields that only describe metadata, generation defaults or code paths we do
+# not use; they never change the forward.
+_IGNORED = {
+    "_name_or_path", "architectures", "model_type", "bos_token_id",
+    "eos_token_id", "pad_token_id", "torch_dtype", "dtype",
+    "transformers_version", "use_cache", "initializer_range", "id2label",
+    "label2id", "output_attentions", "output_hidden_states", "return_dict",
+    "problem_type", "chunk_size_feed_forward", "is_encoder_decoder",
+    "max_position_embeddings", "tokenizer_class", "sliding_window",
+    "max_window_layers", "pretraining_tp", "tie_encoder_decoder",
+    "task_specific_params", "finetuning_task", "prefix", "sep_token_id",
+    "decoder_start_token_id", "add_cross_attention", "cross_attention_hidden_size",
+    "is_decoder", "torchscript", "use_bfloat16", "tf_legacy_loss",
+    "pruned_heads", "output_scores", "return_dict_in_generate", "model_name",
+}
+_MAPPED = {
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "rms_norm_eps",
+    "rope_theta", "rope_scaling", "rope_parameters", "tie_word_embeddings",
+}
+# Fields accepted only with the value that our forward implements.
+_REQUIRED = {"hidden_act": ("silu",), "attention_bias": (False,),
+             "mlp_bias": (False,), "use_sliding_window": (False,),
+             "attention_dropout": (0.0, 0)}
+
+
+class HFFormatError(ValueError):
+  """A Hugging Face file that r1jax cannot read, naming file and field."""
+
+
+def _rope(hf: dict, path: str) -> tuple[float, Any]:
+  """(theta, llama3 scaling tuple or None) from old or new style fields."""
+  params = dict(hf.get("rope_parameters") or {})
+  scaling = hf.get("rope_scaling") or params
+  theta = float(params.get("rope_theta", hf.get("rope_theta", 10_000.0)))
+  kind = scaling.get("rope_type", scaling.get("type", "default"))
+  if kind == "default":
+    return theta, None
+  if kind != "llama3":
+    raise HFFormatError(f"{path}: rope_scaling type {kind!r} is not "
+                        "supported (supported: default, llama3)")
+  try:
+    return theta, (float(scaling["factor"]), float(scaling["low_freq_factor"]),
+                   float(scaling["high_freq_factor"]),
+                   int(scaling["original_max_position_embeddings"]))
+  except KeyError as e:
+    raise HFFormatError(f"{path}: rope_scaling is missing field {e}") from e
+
+
+def config_from_hf(hf: dict, path: str = "config.json",
+                   **overrides) -> ModelConfig:
+  """Our ModelConfig from a parsed config.json; strict about the unknown."""
+  archs = hf.get("architectures") or []
+  family = {"qwen2": "qwen2", "llama": "llama"}.get(hf.get("model_type"))
+  for a in archs:
+    if a not in ARCHITECTURES:
+      raise HFFormatError(f"{path}: architecture {a!r} is not supported "
+                          f"(supported: {sorted(ARCHITECTURES)})")
+    family = ARCHITECTURES[a]
+  if family is None:
+    raise HFFormatError(f"{path}: model_type {hf.get('model_type')!r} is not "
+                        "supported (supported: qwen2, llama)")
+  for key, value in hf.items():
+    if key in _REQUIRED:
+      if value not in _REQUIRED[key]:
+        raise HFFormatError(f"{path}: field {key}={value!r} is not supported "
+                            f"(supported: {_REQUIRED[key]})")
+    elif key == "layer_types":
+      if any(v != "full_attention" for v in value):
+        raise HFFormatError(f"{path}: field layer_types={value} is not "
+                            "supported (only full_attention)")
+    elif key not in _MAPPED and key not in _IGNORED:
+      raise HFFormatError(f"{path}: unknown config field {key!r}; r1jax "
+                          "does not know whether it changes the model")
+  if hf.get("use_sliding_window"):
+    raise HFFormatError(f"{path}: use_sliding_window=True is not supported")
+  try:
+    n = hf["num_attention_heads"]
+    theta, scaling = _rope(hf, path)
+    kw = dict(
+        vocab_size=hf["vocab_size"], num_layers=hf["num_hidden_layers"],
+        embed_dim=hf["hidden_size"], num_heads=n,
+        num_kv_heads=hf.get("num_key_value_heads") or n,
+        head_dim=hf.get("head_dim") or hf["hidden_size"] // n,
+        mlp_dim=hf["intermediate_size"], rope_theta=theta,
+        rope_scaling=scaling, norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+        qkv_bias=family == "qwen2",
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
+        max_seq_len=int(hf.get("max_position_embeddings", 32_768)),
+        family=family)
+  except KeyError as e:
+    raise HFFormatError(f"{path}: required field {e} is missing") from e
+  return ModelConfig(**{**kw, **overrides})
+
+
+def config_to_hf(cfg: ModelConfig, dtype: str = "float32") -> dict:
+  """config.json contents (classic rope_theta/rope_scaling fields)."""
+  arch = {v: k for k, v in ARCHITECTURES.items()}[cfg.family]
+  hf = {
+      "architectures": [arch], "model_type": cfg.family,
+      "vocab_size": cfg.vocab_size, "hidden_size": cfg.embed_dim,
+      "intermediate_size": cfg.mlp_dim, "num_hidden_layers": cfg.num_layers,
+      "num_attention_heads": cfg.num_heads,
+      "num_key_value_heads": cfg.num_kv_heads, "head_dim": cfg.head_dim,
+      "hidden_act": "silu", "rms_norm_eps": cfg.norm_eps,
+      "rope_theta": cfg.rope_theta,
+      "tie_word_embeddings": cfg.tie_embeddings,
+      "max_position_embeddings": cfg.max_seq_len, "torch_dtype": dtype,
+      "rope_scaling": None,
+  }
+  if cfg.rope_scaling is not None:
+    f, lo, hi, orig = cfg.rope_scaling
+    hf["rope_scaling"] = {"rope_type": "llama3", "factor": f,
+                          "low_freq_factor": lo, "high_freq_factor": hi,
+                          "original_max_position_embeddings": orig}
+  if cfg.family == "llama":
+    hf.update(attention_bias=False, mlp_bias=False)
+  elif not cfg.qkv_bias:
+    raise ValueError("qwen2 export needs qkv_bias=True")
+  return hf
+
+
+# --- Tensor name / layout mapping -------------------------------------------
+# Each entry: our param path -> (HF name, to_ours(w, cfg), to_hf(p, cfg)).
+# "{i}" marks a per-layer tensor, stacked along our leading `layers` axis.
+def _proj_in(heads):
+  def to_ours(w, c):  # [heads*H, D] -> [D, heads, H]
+    return w.T.reshape(c.embed_dim, heads(c), c.head_dim)
+  def to_hf(p, c):
+    return p.reshape(c.embed_dim, -1).T
+  return to_ours, to_hf
+
+
+def _bias(heads):
+  return (lambda w, c: w.reshape(heads(c), c.head_dim),
+          lambda p, c: p.reshape(-1))
+
+
+_N = lambda c: c.num_heads  # pylint: disable=unnecessary-lambda-assignment
+_K = lambda c: c.num_kv_heads  # pylint: disable=unnecessary-lambda-assignment
+_T = (lambda w, c: w.T, lambda p, c: p.T)
+_ID = (lambda w, c: w, lambda p, c: p)
+_L = "model.layers.{i}."
+_MAP: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {
+    ("embedding",): ("model.embed_tokens.weight", *_ID),
+    ("lm_head",): ("lm_head.weight", *_T),
+    ("final_norm", "scale"): ("model.norm.weight", *_ID),
+    ("layers", "input_norm", "scale"): (_L + "input_layernorm.weight", *_ID),
+    ("layers", "post_norm", "scale"): (
+        _L + "post_attention_layernorm.weight", *_ID),
+    ("layers", "attn", "q_proj"): (_L + "self_attn.q_proj.weight",
+                                   *_proj_in(_N)),
+    ("layers", "attn", "k_proj"): (_L + "self_attn.k_proj.weight",
+                                   *_proj_in(_K)),
+    ("layers", "attn", "v_proj"): (_L + "self_attn.v_proj.weight",
+                                   *_proj_in(_K)),
+    ("layers", "attn", "o_proj"): (
+        _L + "self_attn.o_proj.weight",
+        lambda w, c: w.T.reshape(c.num_heads, c.head_dim, c.embed_dim),
+        lambda p, c: p.reshape(-1, c.embed_dim).T),
+    ("layers", "attn", "q_bias"): (_L + "self_attn.q_proj.bias", *_bias(_N)),
+    ("layers", "attn", "k_bias"): (_L + "self_attn.k_proj.bias", *_bias(_K)),
+    ("layers", "attn", "v_bias"): (_L + "self_attn.v_proj.bias", *_bias(_K)),
+    ("layers", "mlp", "gate_proj"): (_L + "mlp.gate_proj.weight", *_T),
+    ("layers", "mlp", "up_proj"): (_L + "mlp.up_proj.weight", *_T),
+    ("layers", "mlp", "down_proj"): (_L + "mlp.down_proj.weight", *_T),
+}
+
+
+def _key_path(path) -> tuple[str, ...]:
+  return tuple(getattr(k, "key", str(k)) for k in path)
+
+
+class _Files:
+  """Lazy access to the tensors of a (possibly sharded) safetensors model."""
+
+  def __init__(self, model_dir: str):
+    self.dir = model_dir
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    single = os.path.join(model_dir, "model.safetensors")
+    if os.path.exists(index):
+      with open(index) as f:
+        try:
+          self.where = json.load(f)["weight_map"]
+        except (KeyError, json.JSONDecodeError) as e:
+          raise HFFormatError(f"{index}: no valid 'weight_map' ({e})") from e
+      for fname in sorted(set(self.where.values())):
+        if not os.path.exists(os.path.join(model_dir, fname)):
+          raise HFFormatError(f"{index}: shard file {fname!r} is missing "
+                              f"from {model_dir}")
+    elif os.path.exists(single):
+      with safe_open(single, framework="numpy") as f:
+        self.where = {k: "model.safetensors" for k in f.keys()}
+    else:
+      raise HFFormatError(f"{model_dir}: neither model.safetensors nor "
+                          "model.safetensors.index.json found")
+    self._open: dict[str, Any] = {}
+
+  def get(self, name: str) -> tuple[np.ndarray, str]:
+    if name not in self.where:
+      raise HFFormatError(f"{self.dir}: tensor {name!r} is missing from the "
+                          "checkpoint")
+    fname = self.where[name]
+    if fname not in self._open:
+      self._open[fname] = safe_open(os.path.join(self.dir, fname),
+                                    framework="numpy")
+    return self._open[fname].get_tensor(name), fname
+
+
+def _expected_hf_shape(ours_shape, to_hf, cfg):
+  return to_hf(np.zeros(ours_shape, np.int8), cfg).shape
+
+
+def load(model_dir: str, mesh=None, rules=shd.DEFAULT_RULES,
+         **overrides) -> tuple[ModelConfig, Any]:
+  """(ModelConfig, params) from a HF model directory, placed on `mesh`.
+
+  `overrides` replace ModelConfig fields (e.g. param_dtype, dtype, remat).
+  Without a mesh, params go to a single-device (1, 1, 1) mesh.
+  """
+  cfg_path = os.path.join(model_dir, "config.json")
+  try:
+    with open(cfg_path) as f:
+      hf = json.load(f)
+  except FileNotFoundError as e:
+    raise HFFormatError(f"{cfg_path}: file not found") from e
+  except json.JSONDecodeError as e:
+    raise HFFormatError(f"{cfg_path}: not valid JSON ({e})") from e
+  cfg = config_from_hf(hf, cfg_path, **overrides)
+  mesh = mesh or shd.make_mesh((1, 1, 1), jax.devices()[:1])
+  shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
+                                     jax.random.key(0))
+  shardings = shd.shardings_for(shapes, axes, mesh, rules)
+  files = _Files(model_dir)
+  dtype = np.dtype(jnp.dtype(cfg.param_dtype))
+
+  def read(name, to_ours, to_hf, shape):
+    w, fname = files.get(name)
+    want = _expected_hf_shape(shape, to_hf, cfg)
+    if tuple(w.shape) != tuple(want):
+      raise HFFormatError(f"{os.path.join(model_dir, fname)}: tensor {name!r}"
+                          f" has shape {tuple(w.shape)}, expected "
+                          f"{tuple(want)} from config.json")
+    return to_ours(w, cfg).astype(dtype)
+
+  def one(path, spec, sharding):
+    key = _key_path(path)
+    if key not in _MAP:
+      raise HFFormatError(f"no Hugging Face tensor maps to param {key}")
+    name, to_ours, to_hf = _MAP[key]
+    if key[0] == "layers":
+      host = np.stack([read(name.format(i=i), to_ours, to_hf, spec.shape[1:])
+                       for i in range(cfg.num_layers)])
+    else:
+      host = read(name, to_ours, to_hf, spec.shape)
+    return jax.make_array_from_callback(spec.shape, sharding,
+                                        lambda idx: host[idx])
+
+  params = jax.tree_util.tree_map_with_path(one, shapes, shardings)
+  return cfg, params
+
+
+def _to_host(x) -> np.ndarray:
+  if jax.process_count() > 1 and not x.is_fully_addressable:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    x = multihost_utils.process_allgather(x, tiled=True)
+  return np.asarray(jax.device_get(x))
+
+
+def save(model_dir: str, cfg: ModelConfig, params, dtype: str = "float32",
+         max_shard_bytes: int = 4 << 30) -> None:
+  """Writes config.json and safetensors (sharded + index past the limit)."""
+  np_dtype = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16,
+              "float16": np.float16}[dtype]
+  tensors: dict[str, np.ndarray] = {}
+  for path, value in jax.tree_util.tree_flatten_with_path(
+      nn.unbox(params))[0]:
+    name, _, to_hf = _MAP[_key_path(path)]
+    host = _to_host(value)
+    if name.startswith(_L):
+      for i in range(cfg.num_layers):
+        tensors[name.format(i=i)] = np.ascontiguousarray(
+            to_hf(host[i], cfg).astype(np_dtype))
+    else:
+      tensors[name] = np.ascontiguousarray(to_hf(host, cfg).astype(np_dtype))
+  if jax.process_index() != 0:
+    return
+  os.makedirs(model_dir, exist_ok=True)
+  with open(os.path.join(model_dir, "config.json"), "w") as f:
+    json.dump(config_to_hf(cfg, dtype), f, indent=2)
+  shards, size = [{}], 0
+  for name, t in tensors.items():
+    if size + t.nbytes > max_shard_bytes and shards[-1]:
+      shards.append({})
+      size = 0
+    shards[-1][name] = t
+    size += t.nbytes
+  if len(shards) == 1:
+    save_file(shards[0], os.path.join(model_dir, "model.safetensors"),
+              metadata={"format": "pt"})
+    return
+  weight_map = {}
+  for i, shard in enumerate(shards):
+    fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+    save_file(shard, os.path.join(model_dir, fname), metadata={"format": "pt"})
+    weight_map.update({k: fname for k in shard})
+  with open(os.path.join(model_dir, "model.safetensors.index.json"), "w") as f:
+    json.dump({"metadata": {"total_size": sum(t.nbytes for t in
+                                              tensors.values())},
+               "weight_map": weight_map}, f, indent=2)

@@ -1,0 +1,142 @@
+"""Transformer layers: RMSNorm, RoPE (with llama3 scaling), attention, MLP.
+
+Shape letters: B batch, T query length, S key length (cache slots), D model
+width, N query heads, K kv heads, R = N // K query heads per kv head, H head
+dim, F MLP width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from r1jax.sharding import constrain
+
+_init = nn.initializers.normal(stddev=0.02)
+_NEG = -1e30  # finite "minus infinity": fully masked rows stay NaN-free
+
+
+def param(mod: nn.Module, name: str, shape, names, init=_init, dtype=None):
+  return mod.param(name, nn.with_logical_partitioning(init, names), shape,
+                   dtype or mod.cfg.param_dtype)
+
+
+class RMSNorm(nn.Module):
+  """x / rms(x) * scale, normalised in float32 (as Llama/Qwen2)."""
+  cfg: "object"
+
+  @nn.compact
+  def __call__(self, x):
+    d = x.shape[-1]
+    scale = param(self, "scale", (d,), ("norm",), nn.initializers.ones)
+    x32 = x.astype(jnp.float32)
+    x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, -1, keepdims=True)
+                              + self.cfg.norm_eps)
+    scale = scale.reshape((1,) * (x.ndim - 1) + (d,))
+    return x32.astype(self.cfg.dtype) * scale.astype(self.cfg.dtype)
+
+
+def rope_inv_freq(head_dim: int, theta: float, scaling=None) -> np.ndarray:
+  """Inverse frequencies; `scaling` = (factor, low, high, original_max_pos).
+
+  The llama3 rule: long wavelengths are divided by `factor`, short ones are
+  kept, and the band between is interpolated smoothly.
+  """
+  inv = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float32)
+                          / head_dim))
+  if scaling is None:
+    return inv.astype(np.float32)
+  factor, low, high, orig = scaling
+  wavelen = 2 * math.pi / inv
+  low_wavelen, high_wavelen = orig / low, orig / high
+  scaled = np.where(wavelen > low_wavelen, inv / factor, inv)
+  smooth = (orig / wavelen - low) / (high - low)
+  smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+  medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+  return np.where(medium, smoothed, scaled).astype(np.float32)
+
+
+def apply_rope(x_BxTxNxH, positions_BxT, inv_freq):
+  """Rotary embedding, half-split ("rotate_half") convention as in HF."""
+  angles = positions_BxT.astype(jnp.float32)[..., None] * inv_freq[None, None]
+  cos = jnp.cos(angles)[:, :, None, :]
+  sin = jnp.sin(angles)[:, :, None, :]
+  x = x_BxTxNxH.astype(jnp.float32)
+  x1, x2 = jnp.split(x, 2, axis=-1)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+  return out.astype(x_BxTxNxH.dtype)
+
+
+class Attention(nn.Module):
+  """Grouped-query attention over an optional explicit KV cache slice."""
+  cfg: "object"
+
+  @nn.compact
+  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv, cache_index):
+    c = self.cfg
+    d, n, k, h = c.embed_dim, c.num_heads, c.num_kv_heads, c.head_dim
+    wq = param(self, "q_proj", (d, n, h), ("embed", "heads", "head_dim"))
+    wk = param(self, "k_proj", (d, k, h), ("embed", "kv_heads", "head_dim"))
+    wv = param(self, "v_proj", (d, k, h), ("embed", "kv_heads", "head_dim"))
+    wo = param(self, "o_proj", (n, h, d), ("heads", "head_dim", "embed"))
+    x = x_BxTxD.astype(c.dtype)
+    q = jnp.einsum("BTD,DNH->BTNH", x, wq.astype(c.dtype))
+    key = jnp.einsum("BTD,DKH->BTKH", x, wk.astype(c.dtype))
+    val = jnp.einsum("BTD,DKH->BTKH", x, wv.astype(c.dtype))
+    if c.qkv_bias:
+      zeros = nn.initializers.zeros
+      bias = lambda name, m, ax: param(  # pylint: disable=g-long-lambda
+          self, name, (m, h), (ax, "head_dim"), zeros).astype(c.dtype)[None,
+                                                                       None]
+      q = q + bias("q_bias", n, "heads")
+      key = key + bias("k_bias", k, "kv_heads")
+      val = val + bias("v_bias", k, "kv_heads")
+    q = constrain(q, ("act_batch", "act_len", "act_heads", None))
+    inv_freq = jnp.asarray(rope_inv_freq(h, c.rope_theta, c.rope_scaling))
+    q = apply_rope(q, positions_BxT, inv_freq)
+    key = apply_rope(key, positions_BxT, inv_freq)
+
+    new_kv = None
+    if kv is not None:  # write the T new entries at slot `cache_index`
+      kdt = kv["k"].dtype
+      key_s = jax.lax.dynamic_update_slice(kv["k"], key.astype(kdt),
+                                           (0, cache_index, 0, 0))
+      val_s = jax.lax.dynamic_update_slice(kv["v"], val.astype(kdt),
+                                           (0, cache_index, 0, 0))
+      names = ("cache_batch", "cache_len", "cache_heads", None)
+      key_s, val_s = constrain(key_s, names), constrain(val_s, names)
+      new_kv = {"k": key_s, "v": val_s}
+      key, val = key_s.astype(c.dtype), val_s.astype(c.dtype)
+
+    b, t = x.shape[:2]
+    q_BxTxKxRxH = q.reshape(b, t, k, n // k, h)
+    logits = jnp.einsum("BTKRH,BSKH->BKRTS", q_BxTxKxRxH, key,
+                        preferred_element_type=jnp.float32)
+    logits = logits * (1.0 / math.sqrt(h))
+    logits = jnp.where(mask_BxTxS[:, None, None], logits, _NEG)
+    probs = jax.nn.softmax(logits, axis=-1).astype(c.dtype)
+    out = jnp.einsum("BKRTS,BSKH->BTKRH", probs, val).reshape(b, t, n, h)
+    out = constrain(out, ("act_batch", "act_len", "act_heads", None))
+    return jnp.einsum("BTNH,NHD->BTD", out, wo.astype(c.dtype)), new_kv
+
+
+class Mlp(nn.Module):
+  """SwiGLU: down(silu(gate(x)) * up(x))."""
+  cfg: "object"
+
+  @nn.compact
+  def __call__(self, x_BxTxD):
+    c = self.cfg
+    d, f = c.embed_dim, c.mlp_dim
+    gate = param(self, "gate_proj", (d, f), ("embed", "mlp"))
+    up = param(self, "up_proj", (d, f), ("embed", "mlp"))
+    down = param(self, "down_proj", (f, d), ("mlp", "embed"))
+    x = x_BxTxD.astype(c.dtype)
+    h_BxTxF = (jax.nn.silu(x @ gate.astype(c.dtype))
+               * (x @ up.astype(c.dtype)))
+    h_BxTxF = constrain(h_BxTxF, ("act_batch", "act_len", "act_mlp"))
+    return h_BxTxF @ down.astype(c.dtype)

@@ -1,0 +1,185 @@
+"""Decoder-only transformer of the Llama / Qwen2 family, cache-aware.
+
+One forward serves training, prefill and decode:
+
+  logits_BxTxV, cache = model.apply({"params": p}, tokens_BxT, positions_BxT,
+                                    segment_ids_BxT, cache)
+
+* `segment_ids` (int32, 0 = padding): a token attends to earlier tokens of the
+  same non-zero segment only. Packed documents get ids 1, 2, ...; a padded
+  batch is `segment_ids = attention_mask`.
+* `cache` (optional) is an explicit pytree from `init_cache`: per layer keys
+  and values `[L, B, S, K, H]`, the segment id of every slot `[B, S]` and the
+  next free slot `index` (scalar). The T new tokens are written at slots
+  `index .. index + T - 1`; causality is by slot order, so prompts of
+  different lengths are left-padded and decode writes every row at the same
+  slot. Positions are explicit, so RoPE never sees the padding.
+Logits are float32 whatever the compute dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from r1jax.models import layers
+from r1jax.sharding import constrain
+
+REMAT_POLICIES = ("none", "full", "save_dots")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+  """Shape and numerics of a Llama/Qwen2 model (letters as in layers.py)."""
+  vocab_size: int
+  num_layers: int
+  embed_dim: int
+  num_heads: int
+  num_kv_heads: int
+  head_dim: int
+  mlp_dim: int
+  rope_theta: float = 10_000.0
+  # llama3 RoPE scaling: (factor, low_freq_factor, high_freq_factor,
+  # original_max_position_embeddings), or None.
+  rope_scaling: tuple[float, float, float, int] | None = None
+  norm_eps: float = 1e-6
+  qkv_bias: bool = False
+  tie_embeddings: bool = False
+  max_seq_len: int = 32_768
+  param_dtype: Any = jnp.float32
+  dtype: Any = jnp.float32  # compute dtype (bfloat16 on accelerators)
+  remat: str = "none"  # none | full | save_dots
+  family: str = "llama"  # llama | qwen2 (used for HF export)
+
+  def __post_init__(self):
+    if self.num_heads % self.num_kv_heads:
+      raise ValueError(f"num_heads={self.num_heads} must be a multiple of "
+                       f"num_kv_heads={self.num_kv_heads}")
+    if self.head_dim % 2:
+      raise ValueError(f"head_dim={self.head_dim} must be even for RoPE")
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"remat={self.remat!r}; allowed: {REMAT_POLICIES}")
+
+  def replace(self, **kw) -> "ModelConfig":
+    return dataclasses.replace(self, **kw)
+
+  def num_params(self) -> int:
+    d, f, v = self.embed_dim, self.mlp_dim, self.vocab_size
+    attn = d * self.head_dim * (2 * self.num_heads + 2 * self.num_kv_heads)
+    if self.qkv_bias:
+      attn += self.head_dim * (self.num_heads + 2 * self.num_kv_heads)
+    per_layer = attn + 3 * d * f + 2 * d
+    head = 0 if self.tie_embeddings else d * v
+    return self.num_layers * per_layer + v * d + head + d
+
+
+def init_cache(cfg: ModelConfig, batch: int, max_len: int,
+               dtype: Any = None) -> dict[str, jax.Array]:
+  """An empty KV cache for `batch` rows and `max_len` slots."""
+  shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+  dtype = dtype or cfg.dtype
+  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
+          "segment_ids": jnp.zeros((batch, max_len), jnp.int32),
+          "index": jnp.zeros((), jnp.int32)}
+
+
+def cache_logical_axes() -> dict[str, Any]:
+  """Logical axis names of the cache pytree (for shardings_for)."""
+  kv = ("layers", "cache_batch", "cache_len", "cache_heads", None)
+  return {"k": kv, "v": kv, "segment_ids": ("cache_batch", "cache_len"),
+          "index": ()}
+
+
+def attention_mask(q_seg_BxT, k_seg_BxS, q_slot_T, k_slot_S):
+  """Causal (by slot) and same-non-padding-segment mask, [B, T, S]."""
+  causal_TxS = q_slot_T[:, None] >= k_slot_S[None, :]
+  same = q_seg_BxT[:, :, None] == k_seg_BxS[:, None, :]
+  return causal_TxS[None] & same & (k_seg_BxS != 0)[:, None, :]
+
+
+class Block(nn.Module):
+  """Pre-norm attention + SwiGLU block; scanned over layers."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BxTxD, kv, positions_BxT, mask_BxTxS, cache_index):
+    c = self.cfg
+    h, new_kv = layers.Attention(c, name="attn")(
+        layers.RMSNorm(c, name="input_norm")(x_BxTxD), positions_BxT,
+        mask_BxTxS, kv, cache_index)
+    x = x_BxTxD + h
+    x = x + layers.Mlp(c, name="mlp")(layers.RMSNorm(c, name="post_norm")(x))
+    x = constrain(x, ("act_batch", "act_len", "act_embed"))
+    return x, new_kv
+
+
+def _block_stack(cfg: ModelConfig):
+  block = Block
+  if cfg.remat != "none":
+    policy = (jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+              if cfg.remat == "save_dots" else None)
+    block = nn.remat(Block, policy=policy, prevent_cse=False,
+                     static_argnums=())
+  return nn.scan(
+      block, variable_axes={"params": 0}, split_rngs={"params": True},
+      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+      length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+
+
+class Transformer(nn.Module):
+  """Llama / Qwen2 decoder. See the module docstring for the call contract."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, tokens_BxT, positions_BxT=None, segment_ids_BxT=None,
+               cache=None):
+    c = self.cfg
+    b, t = tokens_BxT.shape
+    if segment_ids_BxT is None:
+      segment_ids_BxT = jnp.ones((b, t), jnp.int32)
+    if positions_BxT is None:  # count of earlier real tokens in the row
+      positions_BxT = jnp.maximum(
+          jnp.cumsum(segment_ids_BxT != 0, axis=-1) - 1, 0)
+    if cache is None:
+      index = jnp.zeros((), jnp.int32)
+      k_seg = segment_ids_BxT
+      kv = None
+    else:
+      index = cache["index"]
+      k_seg = jax.lax.dynamic_update_slice(
+          cache["segment_ids"], segment_ids_BxT.astype(jnp.int32), (0, index))
+      kv = {"k": cache["k"], "v": cache["v"]}
+    q_slot = index + jnp.arange(t, dtype=jnp.int32)
+    k_slot = jnp.arange(k_seg.shape[1], dtype=jnp.int32)
+    mask_BxTxS = attention_mask(segment_ids_BxT, k_seg, q_slot, k_slot)
+
+    embedding = layers.param(self, "embedding", (c.vocab_size, c.embed_dim),
+                             ("vocab", "embed"))
+    x = jnp.take(embedding, tokens_BxT, axis=0).astype(c.dtype)
+    x = constrain(x, ("act_batch", "act_len", "act_embed"))
+    x, new_kv = _block_stack(c)(c, name="layers")(
+        x, kv, positions_BxT, mask_BxTxS, index)
+    x = layers.RMSNorm(c, name="final_norm")(x)
+    if c.tie_embeddings:
+      logits = jnp.einsum("BTD,VD->BTV", x, embedding.astype(c.dtype),
+                          preferred_element_type=jnp.float32)
+    else:
+      head = layers.param(self, "lm_head", (c.embed_dim, c.vocab_size),
+                          ("embed", "vocab"))
+      logits = jnp.einsum("BTD,DV->BTV", x, head.astype(c.dtype),
+                          preferred_element_type=jnp.float32)
+    logits = constrain(logits, ("act_batch", "act_len", "act_vocab"))
+    new_cache = None
+    if cache is not None:
+      new_cache = {**new_kv, "segment_ids": k_seg, "index": index + t}
+    return logits.astype(jnp.float32), new_cache
+
+
+def init_params(cfg: ModelConfig, rng: jax.Array):
+  """Boxed (logically partitioned) params; see sharding.init_sharded."""
+  tokens = jnp.zeros((1, 1), jnp.int32)
+  return Transformer(cfg).init(rng, tokens)["params"]

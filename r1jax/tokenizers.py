@@ -1,0 +1,192 @@
+"""Tokenizers behind one interface: SentencePiece and HF `tokenizer.json`.
+
+Qwen2.5 and Llama 3 ship `tokenizer.json` (read with the `tokenizers`
+package); our synthetic-task models use a SentencePiece model trained locally
+with `train_sentencepiece`. `load(path)` picks the implementation from the
+path: a `.model` file, a `tokenizer.json`, or a model directory holding one.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+from typing import Iterable, Sequence
+
+# Tokens R1-style templates rely on. A tokenizer we train keeps each of them a
+# single piece, so rewards and stop conditions can work on token ids.
+R1_SPECIAL_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+class Tokenizer(abc.ABC):
+  """encode/decode plus the ids a sampler and a loss need."""
+
+  @abc.abstractmethod
+  def encode(self, text: str, add_bos: bool = False,
+             add_eos: bool = False) -> list[int]:
+    """Token ids of `text`."""
+
+  @abc.abstractmethod
+  def decode(self, ids: Sequence[int], skip_special: bool = False) -> str:
+    """Text of `ids`."""
+
+  @property
+  @abc.abstractmethod
+  def vocab_size(self) -> int:
+    """Number of ids (model embeddings may be padded beyond it)."""
+
+  @abc.abstractmethod
+  def token_to_id(self, token: str) -> int | None:
+    """Id of a single token (e.g. `</answer>`), or None."""
+
+  bos_id: int | None = None
+  eos_id: int | None = None
+  pad_id: int = 0
+  special_tokens: dict[str, int] = {}
+
+  def encode_batch(self, texts: Iterable[str], **kw) -> list[list[int]]:
+    return [self.encode(t, **kw) for t in texts]
+
+  def _with_ends(self, ids: list[int], add_bos: bool, add_eos: bool):
+    if add_bos:
+      if self.bos_id is None:
+        raise ValueError("add_bos=True but this tokenizer has no BOS token")
+      ids = [self.bos_id] + ids
+    if add_eos:
+      if self.eos_id is None:
+        raise ValueError("add_eos=True but this tokenizer has no EOS token")
+      ids = ids + [self.eos_id]
+    return ids
+
+
+class SentencePieceTokenizer(Tokenizer):
+  """A SentencePiece `.model` file."""
+
+  def __init__(self, path: str):
+    import sentencepiece as spm  # pylint: disable=g-import-not-at-top
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"SentencePiece model {path} not found")
+    self.path = path
+    self.sp = spm.SentencePieceProcessor(model_file=path)
+    ids = lambda i: None if i < 0 else int(i)  # noqa: E731
+    self.bos_id, self.eos_id = ids(self.sp.bos_id()), ids(self.sp.eos_id())
+    self.pad_id = ids(self.sp.pad_id()) or 0
+    from sentencepiece import sentencepiece_model_pb2 as pb  # pylint: disable=g-import-not-at-top
+    proto = pb.ModelProto.FromString(self.sp.serialized_model_proto())
+    kinds = (pb.ModelProto.SentencePiece.CONTROL,
+             pb.ModelProto.SentencePiece.USER_DEFINED)
+    self.special_tokens = {p.piece: i for i, p in enumerate(proto.pieces)
+                           if p.type in kinds}
+
+  def encode(self, text, add_bos=False, add_eos=False):
+    return self._with_ends(list(self.sp.encode(text)), add_bos, add_eos)
+
+  def decode(self, ids, skip_special=False):
+    ids = [int(i) for i in ids]
+    if skip_special:
+      ids = [i for i in ids if not self.sp.is_control(i)]
+    return self.sp.decode(ids)
+
+  @property
+  def vocab_size(self):
+    return self.sp.get_piece_size()
+
+  def token_to_id(self, token):
+    i = self.sp.piece_to_id(token)
+    return None if i == self.sp.unk_id() and token != "<unk>" else int(i)
+
+
+class HFTokenizer(Tokenizer):
+  """A Hugging Face `tokenizer.json` (+ `tokenizer_config.json` if beside)."""
+
+  def __init__(self, path: str, bos: str | None = None,
+               eos: str | None = None, pad: str | None = None):
+    from tokenizers import Tokenizer as _Tok  # pylint: disable=g-import-not-at-top
+    if os.path.isdir(path):
+      path = os.path.join(path, "tokenizer.json")
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"tokenizer file {path} not found")
+    self.path = path
+    try:
+      self.tok = _Tok.from_file(path)
+    except Exception as e:  # the library raises a bare Exception
+      raise ValueError(f"{path}: not a valid tokenizer.json ({e})") from e
+    extra = {}
+    cfg_path = os.path.join(os.path.dirname(path), "tokenizer_config.json")
+    if os.path.exists(cfg_path):
+      with open(cfg_path) as f:
+        extra = json.load(f)
+
+    def tok_id(explicit, key):
+      name = explicit or extra.get(key)
+      if isinstance(name, dict):  # {"content": "<|im_end|>", ...}
+        name = name.get("content")
+      if name is None:
+        return None
+      i = self.tok.token_to_id(name)
+      if i is None:
+        raise ValueError(f"{cfg_path if not explicit else path}: {key} "
+                         f"{name!r} is not in the vocabulary")
+      return i
+
+    self.bos_id = tok_id(bos, "bos_token")
+    self.eos_id = tok_id(eos, "eos_token")
+    pad_id = tok_id(pad, "pad_token")
+    self.pad_id = pad_id if pad_id is not None else (self.eos_id or 0)
+    self.special_tokens = {t.content: i for i, t in
+                           self.tok.get_added_tokens_decoder().items()}
+
+  def encode(self, text, add_bos=False, add_eos=False):
+    ids = self.tok.encode(text, add_special_tokens=False).ids
+    return self._with_ends(list(ids), add_bos, add_eos)
+
+  def decode(self, ids, skip_special=False):
+    return self.tok.decode([int(i) for i in ids],
+                           skip_special_tokens=skip_special)
+
+  @property
+  def vocab_size(self):
+    return self.tok.get_vocab_size(with_added_tokens=True)
+
+  def token_to_id(self, token):
+    return self.tok.token_to_id(token)
+
+
+def load(path: str, **kw) -> Tokenizer:
+  """A tokenizer from a `.model` file, a `tokenizer.json` or a model dir."""
+  if path.endswith(".model"):
+    return SentencePieceTokenizer(path)
+  if path.endswith(".json") or os.path.exists(
+      os.path.join(path, "tokenizer.json")):
+    return HFTokenizer(path, **kw)
+  if os.path.isdir(path):
+    models = [f for f in os.listdir(path) if f.endswith(".model")]
+    if len(models) == 1:
+      return SentencePieceTokenizer(os.path.join(path, models[0]))
+  raise FileNotFoundError(f"{path}: no tokenizer.json or SentencePiece "
+                          ".model file found")
+
+
+def train_sentencepiece(texts: Iterable[str], model_prefix: str,
+                        vocab_size: int = 512, model_type: str = "bpe",
+                        special_tokens: Sequence[str] = R1_SPECIAL_TOKENS,
+                        character_coverage: float = 1.0,
+                        **kw) -> SentencePieceTokenizer:
+  """Trains a SentencePiece model locally; returns the loaded tokenizer.
+
+  Ids: pad 0, unk 1, bos 2, eos 3; `special_tokens` are single pieces.
+  Digits are split (one piece each) so arithmetic stays learnable; unknown
+  characters fall back to bytes and text is not normalised (exact round trip).
+  """
+  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(os.path.abspath(model_prefix)), exist_ok=True)
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(texts), model_prefix=model_prefix,
+      vocab_size=vocab_size, model_type=model_type,
+      character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=2,
+      eos_id=3, user_defined_symbols=list(special_tokens), split_digits=True,
+      byte_fallback=True, hard_vocab_limit=False, minloglevel=2,
+      normalization_rule_name="identity", remove_extra_whitespaces=False,
+      add_dummy_prefix=False,
+      **kw)
+  return SentencePieceTokenizer(model_prefix + ".model")

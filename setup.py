@@ -1,0 +1,40 @@
+"""r1jax: DeepSeek-R1 training recipes (GRPO, SFT, distillation) in JAX."""
+import setuptools
+
+# Lower bounds are the versions the test suite was run with.
+_TF = ("tensorflow-cpu>=2.21; platform_system=='Linux' and "
+       "platform_machine=='x86_64'")
+_TF_OTHER = ("tensorflow>=2.21; platform_system!='Linux' or "
+             "platform_machine!='x86_64'")
+
+setuptools.setup(
+    name="r1jax",
+    version="0.1.0",
+    description="DeepSeek-R1 recipes (R1-Zero, R1, distillation) in JAX/Flax",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["r1jax", "r1jax.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.10.2",
+        "flax>=0.12.8",
+        "optax>=0.2.8",
+        "orbax-checkpoint>=0.12.8",
+        "tensorflow-datasets>=4.9.10",
+        _TF,
+        _TF_OTHER,
+        "sentencepiece>=0.2.3",
+        "ml-collections>=1.1.0",
+        "clu>=0.0.12",
+        "safetensors>=0.8.0",
+        "tokenizers>=0.23.3",
+        "numpy>=2.0",
+        "ml-dtypes>=0.6.0",
+    ],
+    extras_require={
+        # Reference implementations for tests only (CPU build of torch).
+        "test": ["pytest>=9.0", "pytest-xdist>=3.8", "torch==2.13.0",
+                 "transformers>=5.23"],
+        "bench": ["torch==2.13.0", "transformers>=5.23"],
+    },
+)
