@@ -44,6 +44,12 @@ class Tokenizer(abc.ABC):
   pad_id: int = 0
   special_tokens: dict[str, int] = {}
 
+  def _in_range(self, ids) -> list[int]:
+    # Model embeddings are often padded past the vocabulary (Qwen2.5: 151936
+    # rows for 151665 tokens); ids there have no text and are dropped.
+    n = self.vocab_size
+    return [int(i) for i in ids if 0 <= int(i) < n]
+
   def encode_batch(self, texts: Iterable[str], **kw) -> list[list[int]]:
     return [self.encode(t, **kw) for t in texts]
 
@@ -82,7 +88,7 @@ class SentencePieceTokenizer(Tokenizer):
     return self._with_ends(list(self.sp.encode(text)), add_bos, add_eos)
 
   def decode(self, ids, skip_special=False):
-    ids = [int(i) for i in ids]
+    ids = self._in_range(ids)
     if skip_special:
       ids = [i for i in ids if not self.sp.is_control(i)]
     return self.sp.decode(ids)
@@ -141,7 +147,7 @@ class HFTokenizer(Tokenizer):
     return self._with_ends(list(ids), add_bos, add_eos)
 
   def decode(self, ids, skip_special=False):
-    return self.tok.decode([int(i) for i in ids],
+    return self.tok.decode(self._in_range(ids),
                            skip_special_tokens=skip_special)
 
   @property

@@ -57,6 +57,8 @@ def test_sentencepiece_ids_and_specials(sp_tok):
   assert len(sp_tok.encode("9081")) == 4  # digits split
   assert sp_tok.decode(ids, skip_special=True) == "<answer>"
   assert sp_tok.vocab_size >= 300
+  # Ids past the vocabulary (padded embeddings) decode to nothing.
+  assert sp_tok.decode(ids + [sp_tok.vocab_size + 5]) == sp_tok.decode(ids)
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -28,9 +28,10 @@ CASES = {
 }
 
 
-def make_hf_model(name: str, seed: int = 0):
+def make_hf_model(name: str, seed: int = 0, **overrides):
   """A float32 HF causal LM with every weight (biases, norms) randomised."""
   cls, kw = CASES[name]
+  kw = {**kw, **overrides}
   torch.manual_seed(seed)
   cfg = cls(**kw, attn_implementation="eager")
   model = transformers.AutoModelForCausalLM.from_config(cfg).float().eval()

@@ -1,0 +1,49 @@
+r"""Sample k completions per prompt and write them as JSONL.
+
+  python -m r1jax.main --config=configs/generate.py:demo --workdir=/tmp/gen
+  python -m r1jax.main --config=configs/generate.py \
+      --config.model.hf_dir=/ckpt/Qwen2.5-0.5B \
+      --config.prompts=/data/prompts.jsonl --workdir=/tmp/gen
+
+Variants: `demo` (default) samples from a small randomly initialised model
+with a SentencePiece tokenizer trained in the workdir on synthetic problems:
+it shows the whole path on a CPU, the text is noise until a model is trained.
+"""
+
+import ml_collections
+
+from r1jax import configlib
+
+
+def get_config(arg=None):
+  a = configlib.parse_arg(arg, variant="demo")
+  c = ml_collections.ConfigDict()
+  c.stage = "generate"
+  c.seed = 0
+  c.model = configlib.model_block(preset="small")
+  c.mesh = configlib.mesh_block()
+  # Tokenizer: a .model / tokenizer.json / directory. Empty: the model
+  # directory's tokenizer, or (demo) one trained in the workdir.
+  c.tokenizer = ""
+  # JSONL of {"prompt": ...}; empty with the demo = built-in problems.
+  c.prompts = ""
+  c.prompt_field = "prompt"
+  # Template applied to each prompt (r1jax.data.templates.TEMPLATES).
+  c.template = "r1_zero"
+  # Samples per prompt (k). R1 evaluation: 64 (AIME, GPQA), 16 (MATH).
+  c.num_samples = 4
+  # Prompts per compiled sampler call.
+  c.batch_prompts = 8
+  c.max_new_tokens = 64
+  c.sampling = ml_collections.ConfigDict()
+  # R1 evaluation protocol: temperature 0.6, top-p 0.95 [R1v1 section 3].
+  c.sampling.temperature = 0.6
+  c.sampling.top_p = 0.95
+  c.sampling.top_k = 0
+  c.sampling.min_p = 0.0
+  # Extra stop strings, each a single token of the tokenizer (EOS always).
+  c.stop_tokens = ("</answer>",)
+  # KV-cache dtype; empty = compute dtype.
+  c.cache_dtype = ""
+  c.demo = a.variant == "demo"
+  return c

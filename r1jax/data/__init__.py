@@ -1,0 +1,1 @@
+"""Data: synthetic tasks, benchmark loaders, JSONL files and templates."""

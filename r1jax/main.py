@@ -1,0 +1,29 @@
+"""Entry point: `python -m r1jax.main --config=configs/X.py[:arg] --workdir=D`.
+
+Dispatches on `config.stage`; each stage validates its config first.
+"""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output / resume directory.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+STAGES = ("generate",)
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  if config.stage not in STAGES:
+    raise app.UsageError(f"config.stage={config.stage!r}; known: {STAGES}")
+  if config.stage == "generate":
+    from r1jax.trainers import generate  # pylint: disable=g-import-not-at-top
+    generate.run(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,158 @@
+"""The `generate` stage: k completions per prompt -> JSONL.
+
+Output `<workdir>/generations.jsonl`, one line per prompt:
+  {"prompt": ..., "text": <templated prompt>, "completions": [
+     {"text", "num_tokens", "logprob_sum", "finish_reason": "stop"|"length"}]}
+Interrupted runs resume: prompts already written are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+from r1jax import sharding as shd
+from r1jax import tokenizers as tok_lib
+from r1jax.data import jsonl, templates
+from r1jax.models import hf, init_params, presets
+from r1jax.sampling import Sampling, jit_sample, left_pad
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
+           "float16": jnp.float16}
+
+
+def validate(c) -> None:
+  """Fails before anything compiles, naming the field."""
+  for field in ("model.dtype", "model.param_dtype"):
+    v = c.model.dtype if field == "model.dtype" else c.model.param_dtype
+    if v not in _DTYPES:
+      raise ValueError(f"config.{field}={v!r}; allowed: {sorted(_DTYPES)}")
+  if c.cache_dtype and c.cache_dtype not in _DTYPES:
+    raise ValueError(f"config.cache_dtype={c.cache_dtype!r}; allowed: '' or "
+                     f"{sorted(_DTYPES)}")
+  if c.template not in templates.TEMPLATES:
+    raise ValueError(f"config.template={c.template!r}; allowed: "
+                     f"{templates.TEMPLATES}")
+  if c.num_samples < 1 or c.batch_prompts < 1 or c.max_new_tokens < 1:
+    raise ValueError("config.num_samples, config.batch_prompts and "
+                     "config.max_new_tokens must be >= 1")
+  if not c.model.hf_dir and c.model.preset not in presets.PRESETS:
+    raise ValueError(f"config.model.preset={c.model.preset!r}; known: "
+                     f"{sorted(presets.PRESETS)}")
+  if not c.demo and not c.prompts:
+    raise ValueError("config.prompts: a JSONL file of prompts is required "
+                     "(or use the :demo variant)")
+  if c.prompts and not os.path.exists(c.prompts):
+    raise ValueError(f"config.prompts={c.prompts!r}: file not found")
+  Sampling(temperature=c.sampling.temperature, top_p=c.sampling.top_p,
+           top_k=c.sampling.top_k, min_p=c.sampling.min_p)
+
+
+def _demo_prompts(n: int = 16, seed: int = 0) -> list[str]:
+  rng = random.Random(seed)
+  return [f"What is {rng.randint(2, 99)} {rng.choice('+-*')} "
+          f"{rng.randint(2, 99)}?" for _ in range(n)]
+
+
+def _tokenizer(c, workdir: str, prompts: list[str]) -> tok_lib.Tokenizer:
+  if c.tokenizer:
+    return tok_lib.load(c.tokenizer)
+  if c.model.hf_dir:
+    return tok_lib.load(c.model.hf_dir)
+  path = os.path.join(workdir, "tokenizer.model")
+  if os.path.exists(path):
+    return tok_lib.SentencePieceTokenizer(path)
+  corpus = [templates.render(c.template, p) for p in prompts]
+  corpus += [f"<think> {p} </think> <answer> {i} </answer>"
+             for i, p in enumerate(prompts)]
+  return tok_lib.train_sentencepiece(corpus * 4, path[:-len(".model")],
+                                     vocab_size=400)
+
+
+def _model(c, mesh, vocab_size: int):
+  kw = dict(dtype=_DTYPES[c.model.dtype],
+            param_dtype=_DTYPES[c.model.param_dtype])
+  if c.model.hf_dir:
+    return hf.load(c.model.hf_dir, mesh=mesh, **kw)
+  cfg = presets.get(c.model.preset, **kw)
+  if cfg.vocab_size < vocab_size:
+    cfg = cfg.replace(vocab_size=-(-vocab_size // 128) * 128)
+  params, _, _ = shd.init_sharded(lambda r: init_params(cfg, r),
+                                  jax.random.key(c.seed), mesh)
+  return cfg, params
+
+
+def run(c, workdir: str) -> str:
+  """Runs the stage; returns the output path."""
+  validate(c)
+  os.makedirs(workdir, exist_ok=True)
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  raw = ([r[c.prompt_field] for r in jsonl.read_jsonl(c.prompts)]
+         if c.prompts else _demo_prompts())
+  tok = _tokenizer(c, workdir, raw)
+  cfg, params = _model(c, mesh, tok.vocab_size)
+  if tok.vocab_size > cfg.vocab_size:
+    raise ValueError(f"tokenizer has {tok.vocab_size} ids but the model only "
+                     f"{cfg.vocab_size} embeddings (config.tokenizer="
+                     f"{c.tokenizer!r}, config.model.hf_dir="
+                     f"{c.model.hf_dir!r})")
+  stop = [tok.eos_id] if tok.eos_id is not None else []
+  for s in c.stop_tokens:
+    i = tok.token_to_id(s)
+    if i is None:
+      raise ValueError(f"config.stop_tokens: {s!r} is not a single token of "
+                       "the tokenizer")
+    stop.append(i)
+  sampling = Sampling(temperature=c.sampling.temperature,
+                      top_p=c.sampling.top_p, top_k=c.sampling.top_k,
+                      min_p=c.sampling.min_p)
+  out_path = os.path.join(workdir, "generations.jsonl")
+  done = (sum(1 for _ in jsonl.read_jsonl(out_path))
+          if os.path.exists(out_path) else 0)
+  if done:
+    logging.info("resuming: %d prompts already in %s", done, out_path)
+  texts = [templates.render(c.template, p) for p in raw]
+  rng = jax.random.key(c.seed + 1)
+  start = time.time()
+  with open(out_path, "a", encoding="utf-8") as f, jax.set_mesh(mesh), \
+      nn.logical_axis_rules(shd.DEFAULT_RULES):
+    for lo in range(done, len(texts), c.batch_prompts):
+      batch = texts[lo:lo + c.batch_prompts]
+      ids = [tok.encode(t, add_bos=tok.bos_id is not None) for t in batch]
+      # Pad the batch to batch_prompts rows so the last batch reuses the
+      # compiled sampler; the filler rows are dropped below.
+      ids += [ids[-1]] * (c.batch_prompts - len(ids))
+      tokens, mask = left_pad(ids, tok.pad_id)
+      out = jit_sample(
+          params, cfg, tokens, mask, jax.random.fold_in(rng, lo),
+          max_new_tokens=c.max_new_tokens, sampling=sampling,
+          stop_ids=tuple(stop), num_samples=c.num_samples,
+          pad_id=tok.pad_id,
+          cache_dtype=_DTYPES.get(c.cache_dtype) if c.cache_dtype else None)
+      out = jax.device_get(out)
+      for i, text in enumerate(batch):
+        comps = []
+        for j in range(c.num_samples):
+          r = i * c.num_samples + j
+          n = int(out.length_B[r])
+          comps.append({
+              "text": tok.decode(out.tokens_BxM[r, :n]), "num_tokens": n,
+              "logprob_sum": float(out.logp_BxM[r, :n].sum()),
+              "finish_reason": ("length" if out.truncated_B[r] else "stop")})
+        f.write(json.dumps({"prompt": raw[lo + i], "text": text,
+                            "completions": comps}, ensure_ascii=False) + "\n")
+      f.flush()
+      n_done = min(lo + c.batch_prompts, len(texts))
+      rate = (n_done - done) / (time.time() - start)
+      logging.info("generate: %d/%d prompts (%.2f prompts/s, ETA %.0fs)",
+                   n_done, len(texts), rate, (len(texts) - n_done) / rate)
+  print(f"wrote {len(texts)} prompts x {c.num_samples} completions to "
+        f"{out_path}")
+  return out_path

@@ -1,0 +1,77 @@
+"""The generate stage end to end: JSONL out, resume, HF model + tokenizer
+directory in, config errors that name the field."""
+import json
+
+import pytest
+
+from configs import generate as generate_config
+from r1jax.models import hf
+from r1jax.trainers import generate
+from tests.models import hf_refs
+
+
+def _config(**kw):
+  c = generate_config.get_config("demo")
+  c.model.preset = "tiny"
+  c.max_new_tokens = 6
+  c.num_samples = 2
+  c.batch_prompts = 4
+  for k, v in kw.items():
+    c[k] = v
+  return c
+
+
+def test_demo_writes_k_completions_and_resumes(tmp_path):
+  path = generate.run(_config(), str(tmp_path))
+  rows = [json.loads(l) for l in open(path)]
+  assert len(rows) == 16
+  for r in rows:
+    assert r["text"].endswith(r["prompt"] + ". Assistant:")
+    assert len(r["completions"]) == 2
+    for comp in r["completions"]:
+      assert 1 <= comp["num_tokens"] <= 6
+      assert comp["logprob_sum"] < 0
+      assert comp["finish_reason"] in ("stop", "length")
+  # An interrupted run (last 6 prompts lost) resumes where it stopped.
+  with open(path, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows[:10])
+  generate.run(_config(), str(tmp_path))
+  again = [json.loads(l) for l in open(path)]
+  assert [r["prompt"] for r in again] == [r["prompt"] for r in rows]
+
+
+def test_hf_model_directory_and_prompts_file(tmp_path):
+  model = hf_refs.make_hf_model("llama_tied", vocab_size=320)
+  model.save_pretrained(tmp_path / "model")
+  sp = tmp_path / "sp"
+  from r1jax import tokenizers
+  tokenizers.train_sentencepiece(["what is 1 + 2 ? <answer> 3 </answer>"] * 20,
+                                 str(sp / "tok"), vocab_size=300)
+  (tmp_path / "p.jsonl").write_text(
+      "\n".join(json.dumps({"question": q}) for q in ["1 + 1", "2 * 3", "x"]))
+  c = _config(prompts=str(tmp_path / "p.jsonl"), prompt_field="question",
+              tokenizer=str(sp / "tok.model"), template="plain", demo=False)
+  c.model.hf_dir = str(tmp_path / "model")
+  rows = [json.loads(l) for l in open(generate.run(c, str(tmp_path / "w")))]
+  assert [r["prompt"] for r in rows] == ["1 + 1", "2 * 3", "x"]
+
+
+def test_tokenizer_larger_than_model_is_an_error(tmp_path):
+  hf_refs.make_hf_model("llama_tied").save_pretrained(tmp_path / "model")
+  c = _config()
+  c.model.hf_dir = str(tmp_path / "model")
+  c.tokenizer = str(tmp_path / "w" / "tokenizer.model")
+  generate.run(_config(), str(tmp_path / "w"))  # trains that tokenizer
+  with pytest.raises(ValueError, match="tokenizer has 4.. ids but the model"):
+    generate.run(c, str(tmp_path / "w2"))
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("template", "chatml", "config.template='chatml'"),
+    ("cache_dtype", "int4", "config.cache_dtype='int4'"),
+    ("demo", False, "config.prompts: a JSONL file"),
+    ("prompts", "/nonexistent.jsonl", "file not found"),
+])
+def test_bad_config_names_the_field(tmp_path, field, value, match):
+  with pytest.raises(ValueError, match=match):
+    generate.run(_config(**{field: value}), str(tmp_path))
