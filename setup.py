@@ -30,6 +30,12 @@ setuptools.setup(
         "tokenizers>=0.23.3",
         "numpy>=2.0",
         "ml-dtypes>=0.6.0",
+        # Rewards: math answer checking and offline language identification.
+        "math-verify>=0.9.0",
+        "py3langid>=0.4.0",
+        # tensorflow-datasets' builders need it (through etils.epath).
+        "importlib_resources>=7.1",
+        "pyarrow>=14",  # Parquet benchmark files (AIME 2024 mirror)
     ],
     extras_require={
         # Reference implementations for tests only (CPU build of torch).

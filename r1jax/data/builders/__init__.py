@@ -1,0 +1,1 @@
+"""TFDS builders; import a module to register its builder with TFDS."""

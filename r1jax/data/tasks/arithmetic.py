@@ -1,0 +1,72 @@
+"""Multi-step arithmetic: a chain of operations with an exact integer answer.
+
+The chain starts from a number and applies `num_ops` operations in order;
+division is used only when exact, so the answer is always an integer.
+The prompt writes the chain as one expression with the parentheses needed
+to keep the order, e.g. `(7 + 5) * 3 - 4`.
+"""
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+
+from r1jax.data.tasks import base
+from r1jax.data.tasks import expr
+
+
+def make_chain(rng, num_ops, max_operand, allow_division):
+  """(start, [(op, operand), ...], answer) with an integer answer."""
+  start = rng.randint(1, max_operand)
+  value, steps = start, []
+  ops = '+-*/' if allow_division else '+-*'
+  for _ in range(num_ops):
+    op = rng.choice(ops)
+    if op == '/':
+      divisors = [d for d in range(2, max_operand + 1)
+                  if value % d == 0 and value != 0]
+      if not divisors:
+        op = '*'
+      else:
+        operand = rng.choice(divisors)
+    if op != '/':
+      operand = rng.randint(1, max_operand)
+    value = {'+': value + operand, '-': value - operand,
+             '*': value * operand, '/': value // operand}[op]
+    steps.append((op, operand))
+  return start, steps, value
+
+
+def chain_expression(start, steps) -> str:
+  """Infix text that evaluates the chain left to right."""
+  text, low_prec = str(start), False
+  for op, operand in steps:
+    if op in '*/' and low_prec:
+      text = f'({text})'
+    text = f'{text} {op} {operand}'
+    low_prec = op in '+-'
+  return text
+
+
+@base.register('arithmetic')
+@dataclasses.dataclass(frozen=True)
+class Arithmetic(base.Task):
+  """Knobs: number of operations, operand range, division on/off."""
+  num_ops: int = 3
+  max_operand: int = 20
+  allow_division: bool = True
+
+  def generate(self, seed: int, index: int) -> dict[str, Any]:
+    rng = self.rng(seed, index)
+    start, steps, answer = make_chain(
+        rng, self.num_ops, self.max_operand, self.allow_division)
+    question = chain_expression(start, steps)
+    prompt = f'Compute {question}. The final answer is a single integer.'
+    return dict(id=f'{self.name}/{seed}/{index}', prompt=prompt,
+                answer=str(answer), task=self.name, lang='en')
+
+  def verify(self, answer: str | None, example: Mapping[str, Any]) -> bool:
+    value = None if answer is None else expr.parse_int(answer)
+    return value is not None and value == int(example['answer'])
+
+  def device_answer(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return dict(answer=np.int32(int(example['answer'])))
