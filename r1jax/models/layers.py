@@ -76,7 +76,8 @@ class Attention(nn.Module):
   cfg: "object"
 
   @nn.compact
-  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv, cache_index):
+  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv, cache_index,
+               layer=0):
     c = self.cfg
     d, n, k, h = c.embed_dim, c.num_heads, c.num_kv_heads, c.head_dim
     wq = param(self, "q_proj", (d, n, h), ("embed", "heads", "head_dim"))
@@ -101,16 +102,17 @@ class Attention(nn.Module):
     key = apply_rope(key, positions_BxT, inv_freq)
 
     new_kv = None
-    if kv is not None:  # write the T new entries at slot `cache_index`
+    if kv is not None:
+      # `kv` holds ALL layers' entries [L, B, S, K, H]; it travels in the scan
+      # carry so the write below is in place (no per-step cache copy).
       kdt = kv["k"].dtype
-      key_s = jax.lax.dynamic_update_slice(kv["k"], key.astype(kdt),
-                                           (0, cache_index, 0, 0))
-      val_s = jax.lax.dynamic_update_slice(kv["v"], val.astype(kdt),
-                                           (0, cache_index, 0, 0))
-      names = ("cache_batch", "cache_len", "cache_heads", None)
-      key_s, val_s = constrain(key_s, names), constrain(val_s, names)
-      new_kv = {"k": key_s, "v": val_s}
-      key, val = key_s.astype(c.dtype), val_s.astype(c.dtype)
+      at = (layer, 0, cache_index, 0, 0)
+      names = ("layers", "cache_batch", "cache_len", "cache_heads", None)
+      new_kv = {n: constrain(jax.lax.dynamic_update_slice(
+          kv[n], x_new.astype(kdt)[None], at), names)
+                for n, x_new in (("k", key), ("v", val))}
+      key, val = (jax.lax.dynamic_index_in_dim(new_kv[n], layer, 0, False)
+                  .astype(c.dtype) for n in ("k", "v"))
 
     b, t = x.shape[:2]
     q_BxTxKxRxH = q.reshape(b, t, k, n // k, h)

@@ -106,15 +106,17 @@ class Block(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x_BxTxD, kv, positions_BxT, mask_BxTxS, cache_index):
+  def __call__(self, carry, layer, positions_BxT, mask_BxTxS, cache_index):
+    """carry = (x_BxTxD, kv of all layers or None); layer = scan index."""
+    x_BxTxD, kv = carry
     c = self.cfg
     h, new_kv = layers.Attention(c, name="attn")(
         layers.RMSNorm(c, name="input_norm")(x_BxTxD), positions_BxT,
-        mask_BxTxS, kv, cache_index)
+        mask_BxTxS, kv, cache_index, layer)
     x = x_BxTxD + h
     x = x + layers.Mlp(c, name="mlp")(layers.RMSNorm(c, name="post_norm")(x))
     x = constrain(x, ("act_batch", "act_len", "act_embed"))
-    return x, new_kv
+    return (x, new_kv), None
 
 
 def _block_stack(cfg: ModelConfig):
@@ -161,8 +163,9 @@ class Transformer(nn.Module):
                              ("vocab", "embed"))
     x = jnp.take(embedding, tokens_BxT, axis=0).astype(c.dtype)
     x = constrain(x, ("act_batch", "act_len", "act_embed"))
-    x, new_kv = _block_stack(c)(c, name="layers")(
-        x, kv, positions_BxT, mask_BxTxS, index)
+    (x, new_kv), _ = _block_stack(c)(c, name="layers")(
+        (x, kv), jnp.arange(c.num_layers, dtype=jnp.int32), positions_BxT,
+        mask_BxTxS, index)
     x = layers.RMSNorm(c, name="final_norm")(x)
     if c.tie_embeddings:
       logits = jnp.einsum("BTD,VD->BTV", x, embedding.astype(c.dtype),
