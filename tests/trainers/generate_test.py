@@ -5,7 +5,6 @@ import json
 import pytest
 
 from configs import generate as generate_config
-from r1jax.models import hf
 from r1jax.trainers import generate
 from tests.models import hf_refs
 
