@@ -36,6 +36,9 @@ setuptools.setup(
         # tensorflow-datasets' builders need it (through etils.epath).
         "importlib_resources>=7.1",
         "pyarrow>=14",  # Parquet benchmark files (AIME 2024 mirror)
+        # clu's SummaryWriter; tensorflow 2.21 no longer pulls it in.
+        "tensorboard>=2.21",
+        "matplotlib>=3.8",  # metrics.plot_curves
     ],
     extras_require={
         # Reference implementations for tests only (CPU build of torch).

@@ -38,6 +38,8 @@ def model_block(preset: str = "tiny", hf_dir: str = "") -> ml_collections.Config
   # Parameter storage and compute dtypes (bfloat16 compute on accelerators).
   c.param_dtype = "float32"
   c.dtype = "float32"
+  # Rematerialisation of each layer: none | full | save_dots.
+  c.remat = "none"
   return c
 
 
@@ -45,4 +47,65 @@ def mesh_block() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # Sizes of the ('data', 'fsdp', 'tensor') mesh axes; -1 = the rest.
   c.shape = (1, -1, 1)
+  # Logical-axis -> mesh-axis rules, e.g. (("embed", "fsdp"), ...); empty =
+  # r1jax.sharding.DEFAULT_RULES.
+  c.rules = ()
+  return c
+
+
+def optim_block(lr: float, warmup_steps: int = 0,
+                schedule: str = "cosine") -> ml_collections.ConfigDict:
+  """AdamW with warmup and a decay schedule, clipped by global norm."""
+  c = ml_collections.ConfigDict()
+  c.lr = lr
+  # Linear warmup over this many optimizer updates.
+  c.warmup_steps = warmup_steps
+  # cosine | linear (decay to final_lr_fraction x lr) | constant.
+  c.schedule = schedule
+  # R1 SFT: cosine decay to 0.1x [R1v2 B.4.2].
+  c.final_lr_fraction = 0.1
+  c.b1 = 0.9
+  c.b2 = 0.95
+  c.eps = 1e-8
+  # Decoupled weight decay on matrices only (not norms or biases).
+  c.weight_decay = 0.1
+  # Clip by global gradient norm; 0 = off.
+  c.clip_norm = 1.0
+  return c
+
+
+def eval_block() -> ml_collections.ConfigDict:
+  """Held-out evaluation: pass@1 over k samples and cons@k."""
+  c = ml_collections.ConfigDict()
+  # Evaluate every N steps (and at the start and the end); 0 = only those.
+  c.every = 0
+  c.num_prompts = 64
+  # k samples per prompt [R1: 16 for MATH, 64 for AIME].
+  c.k = 8
+  # [R1v1 3]: temperature 0.6, top-p 0.95.
+  c.temperature = 0.6
+  c.top_p = 0.95
+  c.max_new_tokens = 0  # 0 = config.rl.max_new_tokens
+  return c
+
+
+def log_block() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Metrics every N steps (TensorBoard, metrics.jsonl, logging).
+  c.every = 1
+  # Decoded sample completions written every N steps; 0 = never.
+  c.samples_every = 10
+  c.num_samples = 4
+  # Abort after this many consecutive skipped (non-finite) updates.
+  c.max_bad_steps = 5
+  return c
+
+
+def checkpoint_block() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Save every N steps (and at the end and on SIGTERM); 0 = only those.
+  c.every = 100
+  c.keep = 3
+  # Export the final policy as a Hugging Face directory (workdir/hf).
+  c.export_hf = False
   return c

@@ -12,7 +12,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config.",
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output / resume directory.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-STAGES = ("generate",)
+STAGES = ("generate", "sft", "pretrain", "grpo")
 
 
 def main(argv):
@@ -20,9 +20,16 @@ def main(argv):
   config = _CONFIG.value
   if config.stage not in STAGES:
     raise app.UsageError(f"config.stage={config.stage!r}; known: {STAGES}")
+  # pylint: disable=g-import-not-at-top
   if config.stage == "generate":
-    from r1jax.trainers import generate  # pylint: disable=g-import-not-at-top
+    from r1jax.trainers import generate
     generate.run(config, _WORKDIR.value)
+  elif config.stage in ("sft", "pretrain"):
+    from r1jax.trainers import sft
+    sft.run(config, _WORKDIR.value)
+  elif config.stage == "grpo":
+    from r1jax.trainers import grpo
+    grpo.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ class Tokenizer(abc.ABC):
   def token_to_id(self, token: str) -> int | None:
     """Id of a single token (e.g. `</answer>`), or None."""
 
+  def token_texts(self) -> list[str]:
+    """Text of every id on its own, leading space kept (device rewards'
+    `token_classes`)."""
+    return [self.decode([i]) for i in range(self.vocab_size)]
+
   bos_id: int | None = None
   eos_id: int | None = None
   pad_id: int = 0
@@ -96,6 +101,11 @@ class SentencePieceTokenizer(Tokenizer):
   @property
   def vocab_size(self):
     return self.sp.get_piece_size()
+
+  def token_texts(self):
+    # Pieces keep the word-start marker that decode() strips.
+    return [self.sp.id_to_piece(i).replace("\u2581", " ")
+            for i in range(self.vocab_size)]
 
   def token_to_id(self, token):
     i = self.sp.piece_to_id(token)

@@ -138,7 +138,9 @@ class Transformer(nn.Module):
 
   @nn.compact
   def __call__(self, tokens_BxT, positions_BxT=None, segment_ids_BxT=None,
-               cache=None):
+               cache=None, num_logits: int = 0):
+    """`num_logits` > 0: logits of the last `num_logits` positions only
+    (training on completions skips the prompt's [B, T, V] logits)."""
     c = self.cfg
     b, t = tokens_BxT.shape
     if segment_ids_BxT is None:
@@ -167,6 +169,8 @@ class Transformer(nn.Module):
         (x, kv), jnp.arange(c.num_layers, dtype=jnp.int32), positions_BxT,
         mask_BxTxS, index)
     x = layers.RMSNorm(c, name="final_norm")(x)
+    if num_logits:
+      x = x[:, -num_logits:]
     if c.tie_embeddings:
       logits = jnp.einsum("BTD,VD->BTV", x, embedding.astype(c.dtype),
                           preferred_element_type=jnp.float32)

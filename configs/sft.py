@@ -1,0 +1,68 @@
+r"""Supervised fine-tuning and pretraining: cold-start SFT, distillation,
+rejection-sampling SFT, or pretraining a tiny base model.
+
+  # SFT on {prompt, completion} JSONL (loss on completions only):
+  python -m r1jax.main --config=configs/sft.py \
+      --config.data.train_file=traces.jsonl \
+      --config.init_from=/ckpt/Qwen2.5-1.5B --workdir=/tmp/sft
+  # Pretrain a tiny model on a generated corpus (CPU, minutes):
+  python -m r1jax.main --config=configs/sft.py:tiny --workdir=/tmp/base
+
+Sources: R1 SFT settings [R1v2 B.4.2]: 2 epochs, lr 5e-6, batch 64, cosine
+decay to 0.1x; distillation [R1v2 B.4.3]: 2-3 epochs, cosine to 0.1x.
+"""
+
+import ml_collections
+
+from r1jax import configlib
+
+
+def get_config(arg=None):
+  a = configlib.parse_arg(arg, variant="tiny", runlocal=False)
+  c = ml_collections.ConfigDict()
+  c.stage = "sft"
+  c.seed = 0
+  c.model = configlib.model_block(preset="tiny")
+  # Hugging Face directory or r1jax workdir to start from; empty = a
+  # random `config.model.preset` (pretraining).
+  c.init_from = ""
+  c.tokenizer = ""
+  # SentencePiece vocabulary size when a tokenizer is trained here.
+  c.vocab_size = 400
+  c.mesh = configlib.mesh_block()
+
+  c.data = ml_collections.ConfigDict()
+  # JSONL file; with text_field set, plain-text pretraining documents.
+  c.data.train_file = ""
+  c.data.prompt_field = "prompt"
+  c.data.completion_field = "completion"
+  c.data.text_field = ""
+  # Or a generated corpus (r1jax.data.corpora) and its arguments.
+  c.data.corpus = ""
+  c.data.corpus_kwargs = ml_collections.ConfigDict()
+  # Packed rows per step and tokens per row [R1 SFT: batch 64 x 32768].
+  c.data.batch_size = 64
+  c.data.seq_len = 4096
+  # Gradient accumulation: the step's rows in this many micro-batches.
+  c.data.microbatches = 1
+  c.data.seed = 0
+
+  c.optim = configlib.optim_block(lr=5e-6, warmup_steps=100,
+                                  schedule="cosine")
+  c.optim.weight_decay = 0.0
+  c.steps = 1000
+  c.eval = configlib.eval_block()
+  c.log = configlib.log_block()
+  c.checkpoint = configlib.checkpoint_block()
+
+  if a.variant == "tiny" or a.runlocal:
+    c.data.corpus = "task_answers"
+    c.data.batch_size = 16
+    c.data.seq_len = 256
+    c.optim.lr = 3e-3
+    c.optim.warmup_steps = 10
+    c.steps = 50
+  else:
+    raise ValueError(f"configs/sft.py: unknown variant {a.variant!r}; "
+                     "known: tiny")
+  return c

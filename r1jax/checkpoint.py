@@ -1,0 +1,285 @@
+"""Checkpoints, preemption, and model hand-off (from/to Hugging Face).
+
+On-disk layout of a workdir (metrics.py adds its files beside these):
+
+  workdir/model_config.json          ModelConfig as JSON (save_model_config)
+  workdir/checkpoints/<step>/state/  orbax pytree: params, optimizer state,
+                                     step, RNG key data, reference params...
+  workdir/checkpoints/<step>/extra/  JSON dict: data position and the like
+
+`state` is any pytree of arrays. `init_from` reads back only its top-level
+`params` entry (dict key or attribute), so trainers keep the policy there.
+Every process of a multi-process run calls the same methods; orbax decides
+who writes what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+from typing import Any
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from r1jax import sharding as shd
+from r1jax.models import hf
+from r1jax.models.transformer import ModelConfig, init_params
+
+CHECKPOINTS = "checkpoints"
+MODEL_CONFIG = "model_config.json"
+
+
+def checkpoints_dir(workdir: str) -> str:
+  """Where a workdir keeps its step directories."""
+  return os.path.join(workdir, CHECKPOINTS)
+
+
+def _json_default(x):
+  # Data positions often arrive as numpy or 0-d jax integers.
+  if isinstance(x, (np.generic, np.ndarray, jax.Array)):
+    return np.asarray(x).tolist()
+  raise TypeError(f"{type(x).__name__} is not JSON serialisable")
+
+
+def _as_abstract(x):
+  """Restore template leaf: arrays become ShapeDtypeStruct with sharding."""
+  if isinstance(x, jax.Array):
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+  return x
+
+
+def _savable(x):
+  # With several processes orbax only writes global arrays. An array on one
+  # process's devices (an eager `jnp` scalar, optax's count) holds the same
+  # value everywhere; save the primary process's copy as numpy. Restoring
+  # still places it into the template's sharding.
+  if isinstance(x, jax.Array) and x.is_fully_addressable:
+    return np.asarray(x)
+  return x
+
+
+def _pytree_restore(target, **kw) -> ocp.args.PyTreeRestore:
+  # PyTree (not Standard) handlers throughout: one manager can then also
+  # restore a part of the state (restore_params).
+  return ocp.args.PyTreeRestore(
+      target, ocp.checkpoint_utils.construct_restore_args(target), **kw)
+
+
+class Checkpointer:
+  """Keeps the last `keep` checkpoints of (state, extra) in `directory`.
+
+  Saves are asynchronous by default: `save` returns once the arrays are
+  copied off the devices, and the files are written in the background.
+  """
+
+  def __init__(self, directory: str, *, keep: int = 3,
+               async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
+        enable_async_checkpointing=async_save,
+        # A save cut short by preemption leaves a tmp directory; free it.
+        cleanup_tmp_directories=True, create=True)
+    self._mngr = ocp.CheckpointManager(self.directory, options=options,
+                                       item_names=("state", "extra"))
+
+  def latest_step(self) -> int | None:
+    return self._mngr.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._mngr.all_steps())
+
+  def save(self, step: int, state: Any, extra: dict | None = None, *,
+           force: bool = False) -> bool:
+    """Writes `step`; False if it already exists (unless `force` replaces it).
+
+    The caller decides when to save: every call writes (orbax's own save
+    interval is bypassed).
+    """
+    step = int(step)
+    if step in self._mngr.all_steps():
+      if not force:
+        logging.info("checkpoint %d already exists in %s; not saved", step,
+                     self.directory)
+        return False
+      self._mngr.wait_until_finished()
+      self._mngr.delete(step)
+    extra = json.loads(json.dumps(extra or {}, default=_json_default))
+    if jax.process_count() > 1:
+      state = jax.tree.map(_savable, state)
+    return self._mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeSave(state), extra=ocp.args.JsonSave(extra)),
+                           force=True)
+
+  def restore(self, abstract_state: Any,
+              step: int | None = None) -> tuple[Any, dict]:
+    """(state, extra) of `step` (default: the latest).
+
+    `abstract_state` is a pytree of jax.ShapeDtypeStruct with `.sharding`
+    (or of arrays); every array is read straight into its sharding.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    target = jax.tree.map(_as_abstract, abstract_state)
+    out = self._mngr.restore(step, args=ocp.args.Composite(
+        state=_pytree_restore(target), extra=ocp.args.JsonRestore()))
+    return out.state, out.extra
+
+  def restore_params(self, abstract_params: Any,
+                     step: int | None = None) -> Any:
+    """Only `state["params"]` (or `state.params`) of a checkpoint."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    target = {"params": jax.tree.map(_as_abstract, abstract_params)}
+    out = self._mngr.restore(step, args=ocp.args.Composite(
+        state=_pytree_restore(target, partial_restore=True)))
+    return out.state["params"]
+
+  def wait(self) -> None:
+    """Blocks until every pending save is on disk."""
+    self._mngr.wait_until_finished()
+
+  def close(self) -> None:
+    self._mngr.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+class PreemptionGuard:
+  """Turns SIGTERM into a flag that the train loop polls (main thread only).
+
+    with PreemptionGuard() as guard:
+      for step in ...:
+        ...
+        if guard.stop_requested(step):
+          ckpt.save(step, state, extra); break
+
+  With several processes only some may get the signal, so the flags are
+  combined (a tiny allgather, a device sync) every `sync_every` steps and
+  every process gets the same answer.
+  """
+
+  def __init__(self, sync_every: int = 1):
+    self.sync_every = sync_every
+    self.requested = False
+    self._previous = None
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: stopping after a checkpoint")
+    self.requested = True
+
+  def __enter__(self) -> "PreemptionGuard":
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    # None means the previous handler was not installed from Python.
+    signal.signal(signal.SIGTERM, self._previous if self._previous is not None
+                  else signal.SIG_DFL)
+
+  def stop_requested(self, step: int) -> bool:
+    """Whether to save and exit now; the same on every process."""
+    if jax.process_count() == 1:
+      return self.requested
+    if step % self.sync_every:
+      return False
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(np.int32(self.requested))
+    return bool(np.any(flags))
+
+
+# --- Model config and init ---------------------------------------------------
+def _is_dtype(value) -> bool:
+  try:
+    return isinstance(value, (type, np.dtype)) and bool(jnp.dtype(value))
+  except TypeError:
+    return False
+
+
+def save_model_config(directory: str, cfg: ModelConfig) -> None:
+  """Writes directory/model_config.json (dtypes by name); chief only."""
+  fields = {}
+  for f in dataclasses.fields(cfg):
+    value = getattr(cfg, f.name)
+    fields[f.name] = jnp.dtype(value).name if _is_dtype(value) else value
+  if jax.process_index() != 0:
+    return
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, MODEL_CONFIG)
+  with open(path + ".tmp", "w") as f:
+    json.dump(fields, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+
+def _tuples(x):
+  return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def load_model_config(directory: str) -> ModelConfig:
+  """The ModelConfig that save_model_config wrote into `directory`."""
+  path = os.path.join(directory, MODEL_CONFIG)
+  with open(path) as f:
+    raw = json.load(f)
+  known = {f.name: f for f in dataclasses.fields(ModelConfig)}
+  unknown = sorted(set(raw) - set(known))
+  if unknown:
+    raise ValueError(f"{path}: unknown ModelConfig fields {unknown}")
+  kw = {}
+  for name, value in raw.items():
+    if name.endswith("dtype") and isinstance(value, str):
+      # jnp.float32 etc., as presets write them, so configs compare equal.
+      value = getattr(jnp, value, None) or jnp.dtype(value)
+    kw[name] = _tuples(value)
+  return ModelConfig(**kw)
+
+
+def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
+              **overrides) -> tuple[ModelConfig, Any]:
+  """(cfg, params) from a HF model dir or an r1jax workdir's last checkpoint.
+
+  Params go straight into their shardings on `mesh` (default: one device).
+  `overrides` replace ModelConfig fields (e.g. param_dtype, remat).
+  """
+  if os.path.isfile(os.path.join(path, "config.json")):
+    return hf.load(path, mesh=mesh, rules=rules, **overrides)
+  ckpt_dir = checkpoints_dir(path)
+  if not (os.path.isdir(ckpt_dir)
+          and os.path.isfile(os.path.join(path, MODEL_CONFIG))):
+    raise ValueError(f"{path}: neither a Hugging Face model directory "
+                     "(config.json + safetensors) nor an r1jax workdir "
+                     f"({CHECKPOINTS}/ + {MODEL_CONFIG})")
+  cfg = load_model_config(path).replace(**overrides)
+  mesh = mesh or shd.make_mesh((1, 1, 1), jax.devices()[:1])
+  shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
+                                     jax.random.key(0))
+  shardings = shd.shardings_for(shapes, axes, mesh, rules)
+  abstract = jax.tree.map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+      shapes, shardings)
+  ckpt = Checkpointer(ckpt_dir, async_save=False)
+  try:
+    if ckpt.latest_step() is None:
+      raise ValueError(f"{path}: workdir has no checkpoint in {ckpt_dir}")
+    params = ckpt.restore_params(abstract)
+  finally:
+    ckpt.close()
+  return cfg, params
+
+
+def export_hf(directory: str, cfg: ModelConfig, params,
+              dtype: str = "float32") -> None:
+  """Writes params as a HF model dir (config.json + safetensors)."""
+  hf.save(directory, cfg, params, dtype=dtype)

@@ -1,0 +1,176 @@
+"""Pieces every training stage shares: mesh, model, tokenizer, optimizer.
+
+Only trainers read `config`; what they hand to models and losses are plain
+values. The train state is a dict pytree {params, opt_state, step,
+bad_steps}; reference params (GRPO) are a separate argument.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from absl import logging
+
+from r1jax import checkpoint as ckpt_lib
+from r1jax import sharding as shd
+from r1jax import tokenizers as tok_lib
+from r1jax.models import init_params, presets
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
+          "float16": jnp.float16}
+SCHEDULES = ("cosine", "constant", "linear")
+
+
+def rules(c) -> tuple:
+  """Logical-axis rules from `config.mesh.rules` (empty: the defaults)."""
+  r = c.mesh.get("rules") or ()
+  return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in r) \
+      or shd.DEFAULT_RULES
+
+
+def validate_model(c) -> None:
+  for field in ("dtype", "param_dtype"):
+    v = c.model[field]
+    if v not in DTYPES:
+      raise ValueError(f"config.model.{field}={v!r}; allowed: "
+                       f"{sorted(DTYPES)}")
+  if not (c.model.hf_dir or c.get("init_from")) and \
+      c.model.preset not in presets.PRESETS:
+    raise ValueError(f"config.model.preset={c.model.preset!r}; known: "
+                     f"{sorted(presets.PRESETS)}")
+
+
+def validate_mesh(c, batch: int, batch_field: str) -> None:
+  """The mesh must fit the devices and divide the batch."""
+  try:
+    mesh = shd.make_mesh(tuple(c.mesh.shape))
+  except ValueError as e:
+    raise ValueError(f"config.mesh.shape={tuple(c.mesh.shape)}: {e}") from e
+  dp = mesh.shape["data"] * mesh.shape["fsdp"]
+  if batch % dp:
+    raise ValueError(f"config.{batch_field}={batch} is not divisible by the "
+                     f"data-parallel size {dp} (mesh data x fsdp of "
+                     f"config.mesh.shape={tuple(c.mesh.shape)})")
+
+
+def validate_optim(c) -> None:
+  o = c.optim
+  if o.schedule not in SCHEDULES:
+    raise ValueError(f"config.optim.schedule={o.schedule!r}; allowed: "
+                     f"{SCHEDULES}")
+  if o.lr <= 0:
+    raise ValueError(f"config.optim.lr={o.lr} must be > 0")
+  if o.warmup_steps < 0:
+    raise ValueError("config.optim.warmup_steps must be >= 0")
+
+
+def make_optimizer(o, total_updates: int):
+  """(optax transform, lr schedule) from `config.optim`."""
+  warm = min(o.warmup_steps, max(total_updates - 1, 0))
+  decay = max(total_updates - warm, 1)
+  if o.schedule == "cosine":
+    sched = optax.warmup_cosine_decay_schedule(
+        0.0, o.lr, max(warm, 1) if warm else 0, warm + decay,
+        end_value=o.lr * o.final_lr_fraction)
+  else:
+    end = o.lr * (o.final_lr_fraction if o.schedule == "linear" else 1.0)
+    sched = optax.join_schedules(
+        [optax.linear_schedule(0.0, o.lr, max(warm, 1)),
+         optax.linear_schedule(o.lr, end, decay)], [warm])
+  # No weight decay on norms and biases (vectors).
+  mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+  tx = optax.chain(
+      optax.clip_by_global_norm(o.clip_norm) if o.clip_norm > 0
+      else optax.identity(),
+      optax.adamw(sched, b1=o.b1, b2=o.b2, eps=o.eps,
+                  weight_decay=o.weight_decay, mask=mask))
+  return tx, sched
+
+
+def init_state(params, tx) -> dict:
+  """Train state; optimizer moments inherit the params' shardings."""
+  opt_state = jax.jit(tx.init)(params)
+  return {"params": params, "opt_state": opt_state,
+          "step": jnp.zeros((), jnp.int32),
+          "bad_steps": jnp.zeros((), jnp.int32)}
+
+
+def apply_if_finite(state, grads, loss, tx):
+  """One optimizer update, skipped (and counted) if loss or grads are not
+  finite. Returns (new state, grad norm)."""
+  gnorm = optax.global_norm(grads)
+  ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  params = optax.apply_updates(state["params"], updates)
+  keep = lambda new, old: jax.tree.map(  # noqa: E731
+      lambda a, b: jnp.where(ok, a, b), new, old)
+  return {"params": keep(params, state["params"]),
+          "opt_state": keep(opt_state, state["opt_state"]),
+          "step": state["step"],
+          "bad_steps": jnp.where(ok, 0, state["bad_steps"] + 1)}, gnorm
+
+
+def tokenizer(c, workdir: str,
+              corpus_fn: Callable[[], list[str]] | None = None
+              ) -> tok_lib.Tokenizer:
+  """Explicit path > model dir > init_from workdir > one trained here."""
+  init_from = c.get("init_from", "")
+  for path in (c.get("tokenizer", ""), c.model.hf_dir):
+    if path:
+      return tok_lib.load(path)
+  for d in (workdir, init_from):
+    if d and os.path.exists(os.path.join(d, "tokenizer.model")):
+      return tok_lib.SentencePieceTokenizer(os.path.join(d,
+                                                         "tokenizer.model"))
+  if init_from:
+    return tok_lib.load(init_from)
+  if corpus_fn is None:
+    raise ValueError("config.tokenizer: no tokenizer found (set "
+                     "config.tokenizer or config.model.hf_dir)")
+  path = os.path.join(workdir, "tokenizer.model")
+  logging.info("training a SentencePiece tokenizer -> %s", path)
+  return tok_lib.train_sentencepiece(corpus_fn(), path[:-len(".model")],
+                                     vocab_size=c.get("vocab_size", 400))
+
+
+def model(c, mesh, rules_, vocab_size: int, seed: int):
+  """(ModelConfig, params): from init_from / hf_dir, or a fresh preset."""
+  kw = dict(dtype=DTYPES[c.model.dtype],
+            param_dtype=DTYPES[c.model.param_dtype],
+            remat=c.model.get("remat", "none"))
+  src = c.get("init_from", "") or c.model.hf_dir
+  if src:
+    cfg, params = ckpt_lib.init_from(src, mesh=mesh, rules=rules_, **kw)
+  else:
+    cfg = presets.get(c.model.preset, **kw)
+    if cfg.vocab_size < vocab_size:
+      cfg = cfg.replace(vocab_size=-(-vocab_size // 128) * 128)
+    params, _, _ = shd.init_sharded(lambda r: init_params(cfg, r),
+                                    jax.random.key(seed), mesh, rules_)
+  if vocab_size > cfg.vocab_size:
+    raise ValueError(f"the tokenizer has {vocab_size} ids but the model only "
+                     f"{cfg.vocab_size} embeddings (config.tokenizer / "
+                     "config.model.hf_dir / config.init_from)")
+  return cfg, params
+
+
+def abstract(tree) -> Any:
+  """ShapeDtypeStructs with shardings: the restore target of `tree`."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+      tree)
+
+
+def stop_ids(tok: tok_lib.Tokenizer, stop_tokens, field: str) -> tuple:
+  out = [tok.eos_id] if tok.eos_id is not None else []
+  for s in stop_tokens:
+    i = tok.token_to_id(s)
+    if i is None:
+      raise ValueError(f"config.{field}: {s!r} is not a single token of the "
+                       "tokenizer")
+    out.append(i)
+  return tuple(out)

@@ -1,0 +1,240 @@
+"""The `grpo` stage: R1-Zero / R1 reasoning RL.
+
+  python -m r1jax.main --config=configs/r1_zero.py:tiny --workdir=/tmp/rz
+
+Sections: config validation; mesh, tokenizer and model; the compiled step
+(one program with device rewards, two with host rewards); the host loop
+(r1jax.trainers.loop); export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from r1jax import checkpoint as ckpt_lib
+from r1jax import sharding as shd
+from r1jax.data import tasks, templates
+from r1jax.losses import grpo as grpo_loss
+from r1jax.rewards import registry as reward_registry
+from r1jax.rewards import total as reward_total
+from r1jax.rewards.device import combine, vocab
+from r1jax.sampling import Sampling
+from r1jax.trainers import common, grpo_step, loop, rl_data
+
+
+def loss_config(c) -> grpo_loss.LossConfig:
+  """The preset with every field set in config.loss applied over it."""
+  over = {k: v for k, v in c.loss.items() if k != "preset" and v is not None}
+  lc = grpo_loss.make_config(c.loss.preset, **over)
+  if lc.aggregation == "constant" and not lc.max_len:
+    lc = grpo_loss.make_config(c.loss.preset,
+                               **dict(over, max_len=c.rl.max_new_tokens))
+  return lc
+
+
+def validate(c) -> None:
+  """Fails before anything compiles, naming the field."""
+  common.validate_model(c)
+  common.validate_optim(c)
+  r = c.rl
+  if r.group_size < 2:
+    raise ValueError(f"config.rl.group_size={r.group_size}: GRPO needs G >= "
+                     "2 samples per prompt (advantages are group-relative)")
+  for f in ("num_prompts", "max_new_tokens", "updates_per_batch",
+            "minibatches", "microbatches", "oversample"):
+    if r[f] < 1:
+      raise ValueError(f"config.rl.{f}={r[f]} must be >= 1")
+  if c.steps < 1:
+    raise ValueError(f"config.steps={c.steps} must be >= 1")
+  rows = r.num_prompts * r.group_size
+  if rows % (r.minibatches * r.microbatches):
+    raise ValueError(
+        f"config.rl.num_prompts x group_size = {rows} rows must divide into "
+        f"minibatches x microbatches = {r.minibatches} x {r.microbatches}")
+  if r.oversample > 1 and not r.dynamic_sampling:
+    raise ValueError("config.rl.oversample > 1 needs "
+                     "config.rl.dynamic_sampling=True")
+  common.validate_mesh(c, r.num_prompts * r.oversample, "rl.num_prompts")
+  if c.template not in templates.TEMPLATES:
+    raise ValueError(f"config.template={c.template!r}; allowed: "
+                     f"{templates.TEMPLATES}")
+  if not c.data.train_file and not tasks.is_task(c.data.task):
+    raise ValueError(f"config.data.task={c.data.task!r}; known: "
+                     f"{tasks.names()} (or set config.data.train_file)")
+  for f in ("train_file", "eval_file"):
+    if c.data[f] and not os.path.exists(c.data[f]):
+      raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")
+  if c.data.train_file and not r.host_rewards:
+    raise ValueError("config.data.train_file needs "
+                     "config.rl.host_rewards=True (device rewards need a "
+                     "synthetic task)")
+  reward_total.validate(c.rewards)
+  loss_config(c)  # raises on an unknown preset or field value
+  Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
+
+
+def _corpus(c, prompts: rl_data.Prompts):
+  """Texts to train a SentencePiece tokenizer on (random-init models)."""
+  ex = prompts.train(0, 256) + prompts.held_out(64)
+  return ([templates.render(c.template, e["prompt"]) for e in ex]
+          + [f"<think> {e['prompt']} </think> <answer> {e['answer']} "
+             "</answer>" for e in ex])
+
+
+def build(c, workdir: str):
+  """Everything the loop needs; shared with benchmarks and tests."""
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  rules = common.rules(c)
+  prompts = rl_data.Prompts(c)
+  tok = common.tokenizer(c, workdir, lambda: _corpus(c, prompts))
+  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
+  r = c.rl
+  lc = loss_config(c)
+  updates = c.steps * r.updates_per_batch * r.minibatches
+  tx, sched = common.make_optimizer(c.optim, updates)
+  stops = common.stop_ids(tok, r.stop_tokens, "rl.stop_tokens")
+  dev_rewards = None
+  if not r.host_rewards:
+    dev_rewards = combine.DeviceRewardSpec.from_config(
+        c.rewards, c.reward_options.to_dict(), c.data.task,
+        vocab.Tags.from_encode(tok.encode))
+  spec = grpo_step.RLSpec(
+      cfg=cfg, num_prompts=r.num_prompts, group=r.group_size,
+      max_new_tokens=r.max_new_tokens,
+      sampling=Sampling(temperature=r.temperature, top_p=r.top_p,
+                        top_k=r.top_k),
+      stop_ids=stops, pad_id=tok.pad_id, loss=lc,
+      updates_per_batch=r.updates_per_batch, minibatches=r.minibatches,
+      microbatches=r.microbatches, mask_truncated=r.mask_truncated,
+      truncated_reward=r.truncated_reward,
+      dynamic_sampling=r.dynamic_sampling,
+      cache_dtype=common.DTYPES.get(r.cache_dtype) if r.cache_dtype else None,
+      rewards=dev_rewards)
+  return dict(mesh=mesh, rules=rules, prompts=prompts, tok=tok, cfg=cfg,
+              params=params, tx=tx, sched=sched, spec=spec)
+
+
+def run(c, workdir: str) -> dict:
+  """Trains; returns the last metrics (with the final evaluation)."""
+  validate(c)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(c.to_json_best_effort(indent=2))
+  b = build(c, workdir)
+  mesh, rules, tok, cfg, spec = b["mesh"], b["rules"], b["tok"], b["cfg"], \
+      b["spec"]
+  prompts, r = b["prompts"], c.rl
+  ckpt_lib.save_model_config(workdir, cfg)
+  state = common.init_state(b["params"], b["tx"])
+  carry = {"train": state}
+  if spec.needs_ref:
+    carry["ref"] = jax.tree.map(jnp.copy, b["params"])
+  p_o = r.num_prompts * r.oversample
+  class_V = None
+  if not r.host_rewards:
+    class_V = rl_data.place(vocab.token_classes(
+        tok.token_texts(), ignore_ids=[i for i in (tok.eos_id, tok.pad_id)
+                                       if i is not None]), mesh, (None,))
+  think_opened = bool(c.reward_options.format.get("think_opened", False))
+
+  # THE COMPILED STEP(S)
+  ctx = lambda: (jax.set_mesh(mesh), nn.logical_axis_rules(rules))  # noqa
+  if r.host_rewards:
+    rollout = jax.jit(grpo_step.make_rollout(spec))
+    learn = jax.jit(grpo_step.make_learn(spec, b["tx"]), donate_argnums=(0,))
+  else:
+    rl_step = jax.jit(grpo_step.make_rl_step(spec, b["tx"]),
+                      donate_argnums=(0,))
+  key = jax.random.key(c.seed)
+
+  def step_fn(carry, step):
+    examples = prompts.train(step, p_o)
+    tokens, mask = rl_data.encode_prompts(tok, c.template, examples,
+                                          c.max_prompt_len)
+    tokens = rl_data.place(tokens, mesh, ("act_batch", None))
+    mask = rl_data.place(mask, mesh, ("act_batch", None))
+    rng = jax.random.fold_in(key, step)
+    ref = carry.get("ref")
+    if ref is not None and r.ref_update_every and step and \
+        step % r.ref_update_every == 0:
+      ref = jax.tree.map(jnp.copy, carry["train"]["params"])
+    m1, m2 = ctx()
+    with m1, m2:
+      if r.host_rewards:
+        k_sample, k_learn = jax.random.split(rng)
+        comp = rollout(carry["train"]["params"], tokens, mask, k_sample)
+        host = jax.device_get(comp)
+        texts = [tok.decode(host.tokens_BxM[i, :host.length_B[i]])
+                 for i in range(host.length_B.shape[0])]
+        batch = reward_registry.RewardBatch(
+            texts, [e for e in examples for _ in range(r.group_size)],
+            lengths_B=host.length_B, truncated_B=host.truncated_B)
+        total_B, rmetrics = reward_total.compute_rewards(
+            batch, c.rewards, c.reward_options.to_dict())
+        state, metrics = learn(carry["train"], ref, tokens, mask, comp,
+                               jnp.asarray(total_B), k_learn)
+        metrics.update({k.replace("rewards/", "reward/"): v
+                        for k, v in rmetrics.items()})
+        extras = {"tokens": comp.tokens_BxM, "length": comp.length_B}
+      else:
+        batch = {"prompts": tokens, "pmask": mask, "class_V": class_V,
+                 "answers": rl_data.device_answers(prompts.task, examples,
+                                                   mesh)}
+        state, metrics, extras = rl_step(carry["train"], ref, batch, rng)
+    out = {"train": state}
+    if ref is not None:
+      out["ref"] = ref
+    return out, metrics, extras
+
+  def decode(extras):
+    x = jax.device_get(extras)
+    return [tok.decode(x["tokens"][i, :x["length"][i]])
+            for i in range(x["length"].shape[0])]
+
+  def host_metrics(step, m, extras):
+    out = rl_data.text_metrics(decode(extras), think_opened)
+    out["lr"] = float(b["sched"]((step + 1) * r.updates_per_batch
+                                 * r.minibatches - 1))
+    return out
+
+  def samples(step, extras):
+    texts = decode(extras)[:c.log.num_samples * r.group_size:r.group_size]
+    return {f"sample_{i}": t for i, t in enumerate(texts)}
+
+  eval_key = jax.random.key(c.seed + 1)
+
+  def evaluate(carry, step):
+    t = time.time()
+    m1, m2 = ctx()
+    with m1, m2:
+      out = rl_data.evaluate(carry["train"]["params"], cfg, tok, prompts, c,
+                             mesh, spec.stop_ids, eval_key)
+    logging.info("eval at step %d (%.1fs): %s", step, time.time() - t,
+                 {k: round(v, 4) for k, v in out.items()})
+    return out
+
+  # Policy FLOPs per generated token: sampling 2N, learner fwd+bwd 6N,
+  # reference fwd 2N (when beta > 0), old-logp fwd 2N (when needed).
+  n = cfg.num_params()
+  fpt = n * (2 + 6 * r.updates_per_batch + 2 * spec.needs_ref
+             + 2 * spec.needs_old)
+  carry, last = loop.run(
+      c, workdir, carry,
+      loop.Hooks(step=step_fn, host_metrics=host_metrics, samples=samples,
+                 evaluate=evaluate if c.eval.num_prompts else None),
+      total_steps=c.steps, tokens_per_step=lambda m: m["tokens_generated"],
+      flops_per_token=fpt)
+  if c.checkpoint.export_hf and jax.process_index() == 0:
+    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
+                       carry["train"]["params"])
+  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+    json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f, indent=2)
+  return last

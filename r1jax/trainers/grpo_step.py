@@ -1,0 +1,284 @@
+"""One GRPO step as pure functions, traced into ONE compiled program.
+
+  ROLLOUT (sampler) -> REWARDS (jnp) -> ADVANTAGES -> UPDATES (mu epochs x
+  minibatches x micro-batches, all `lax.scan`)
+
+`make_rl_step(spec, tx)` returns `rl_step(state, ref_params, batch, rng)`
+for jitting with the state donated. With host rewards (math-verify) the
+same pieces run as two programs: `make_rollout` then `make_learn`, with the
+rewards computed in Python in between.
+
+Letters: P prompts, G group size, B = P * G rows, T prompt length, M max
+new tokens, S = T + M, V vocab, n micro-batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from r1jax.losses import grpo as grpo_loss
+from r1jax.losses import sft as sft_loss
+from r1jax.models.transformer import ModelConfig, Transformer
+from r1jax.rewards.device import combine
+from r1jax.sampling import sampler
+from r1jax.sampling.strategies import Sampling
+from r1jax.trainers import common
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RLSpec:
+  """Static shape and algorithm choices of the RL step (hashable)."""
+  cfg: ModelConfig
+  num_prompts: int  # P per update batch (after dynamic sampling)
+  group: int  # G
+  max_new_tokens: int  # M
+  sampling: Sampling
+  stop_ids: tuple[int, ...]
+  pad_id: int
+  loss: grpo_loss.LossConfig
+  updates_per_batch: int = 1  # mu
+  minibatches: int = 1
+  microbatches: int = 1
+  mask_truncated: bool = False
+  truncated_reward: float | None = None
+  dynamic_sampling: bool = False
+  cache_dtype: Any = None
+  rewards: combine.DeviceRewardSpec | None = None  # None: host rewards
+
+  @property
+  def needs_old(self) -> bool:
+    """Learner log-probs at the rollout params, before any update."""
+    lc = self.loss
+    return (self.updates_per_batch > 1 or self.minibatches > 1
+            or (lc.kl_in_reward and lc.beta > 0) or lc.tis_cap > 0)
+
+  @property
+  def needs_ref(self) -> bool:
+    return self.loss.beta > 0
+
+
+def _split(x, n: int):
+  """[B, ...] -> [n, B/n, ...]; micro-batch i takes rows i, i+n, ... so
+  every micro-batch spans all the devices the rows are sharded over."""
+  return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
+
+
+def _reduce(stacked: dict) -> dict:
+  """Reduces per-micro-batch aux over the leading axis by key suffix."""
+  out = {}
+  for k, v in stacked.items():
+    out[k] = (v.min(0) if k.endswith("_min") else v.max(0)
+              if k.endswith("_max") else v.sum(0))
+  return out
+
+
+def sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group: int):
+  """Prompt + completion rows: (tokens, segment ids, positions) [B, S]."""
+  rep = lambda x: jnp.repeat(x, group, axis=0)  # noqa: E731
+  tokens = jnp.concatenate([rep(prompts_PxT), tokens_BxM], axis=1)
+  seg = jnp.concatenate([rep(pmask_PxT.astype(jnp.int32)),
+                         mask_BxM.astype(jnp.int32)], axis=1)
+  pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
+  return tokens, seg, pos
+
+
+def completion_logp(params, cfg: ModelConfig, tokens_BxS, seg_BxS, pos_BxS,
+                    m: int, temperature: float):
+  """(logp_BxM, entropy_BxM) of the last M tokens, at `temperature`."""
+  logits, _ = Transformer(cfg).apply({"params": params}, tokens_BxS, pos_BxS,
+                                     seg_BxS, num_logits=m + 1)
+  logits_BxMxV = logits[:, :-1] / temperature
+  logp = sft_loss.token_logp(logits_BxMxV, tokens_BxS[:, -m:])
+  lse = jax.nn.logsumexp(logits_BxMxV, axis=-1, keepdims=True)
+  p = jnp.exp(logits_BxMxV - lse)
+  entropy = lse[..., 0] - jnp.sum(p * logits_BxMxV, axis=-1)
+  return logp, jax.lax.stop_gradient(entropy)
+
+
+def make_rollout(spec: RLSpec):
+  """rollout(params, prompts_PxT, pmask_PxT, rng) -> Completions."""
+  def rollout(params, prompts_PxT, pmask_PxT, rng):
+    return sampler.sample(
+        params, spec.cfg, prompts_PxT, pmask_PxT, rng,
+        max_new_tokens=spec.max_new_tokens, sampling=spec.sampling,
+        stop_ids=spec.stop_ids, num_samples=spec.group, pad_id=spec.pad_id,
+        cache_dtype=spec.cache_dtype)
+  return rollout
+
+
+def _select_groups(spec: RLSpec, rewards_PxG):
+  """Dynamic sampling with static shapes: the first P groups whose rewards
+  are not all equal; missing ones are masked. (idx_P, valid_P)."""
+  p_o = rewards_PxG.shape[0]
+  keep_P = rewards_PxG.std(axis=1) > 0
+  if not spec.dynamic_sampling:
+    return jnp.arange(p_o), jnp.ones((p_o,), bool)
+  order = jnp.argsort(jnp.where(keep_P, 0, 1) * p_o + jnp.arange(p_o))
+  idx_P = order[:spec.num_prompts]
+  return idx_P, keep_P[idx_P]
+
+
+def _logp_scan(params, spec: RLSpec, rows: dict, n: int):
+  """Learner log-probs of all rows, n micro-batches at a time, no grad."""
+  def body(_, mb):
+    logp, _ = completion_logp(params, spec.cfg, mb["tokens"], mb["seg"],
+                              mb["pos"], spec.max_new_tokens,
+                              spec.sampling.temperature)
+    return None, jax.lax.stop_gradient(logp)
+  split = {k: _split(rows[k], n) for k in ("tokens", "seg", "pos")}
+  _, logp = jax.lax.scan(body, None, split)
+  b = rows["tokens"].shape[0]
+  return jnp.swapaxes(logp, 0, 1).reshape(b, -1)  # undo _split
+
+
+def make_learn(spec: RLSpec, tx):
+  """learn(state, ref_params, prompts, pmask, comp, rewards_B, rng)."""
+  lc, g, m = spec.loss, spec.group, spec.max_new_tokens
+  n_mini, n_micro = spec.minibatches, spec.microbatches
+
+  def learn(state, ref_params, prompts_PxT, pmask_PxT, comp, rewards_B, rng):
+    p_o = prompts_PxT.shape[0]
+    # 1. GROUPS: truncation options, dynamic sampling.
+    r_PxG = rewards_B.reshape(p_o, g)
+    trunc_PxG = comp.truncated_B.reshape(p_o, g)
+    if spec.truncated_reward is not None:
+      r_PxG = jnp.where(trunc_PxG, spec.truncated_reward, r_PxG)
+    zero_std = jnp.mean(r_PxG.std(axis=1) == 0)
+    idx_P, valid_P = _select_groups(spec, r_PxG)
+    rows_B = (idx_P[:, None] * g + jnp.arange(g)[None, :]).reshape(-1)
+    take = lambda x: jnp.take(x, rows_B, axis=0)  # noqa: E731
+    r_PxG = jnp.take(r_PxG, idx_P, axis=0)
+    prompts, pmask = (jnp.take(prompts_PxT, idx_P, axis=0),
+                      jnp.take(pmask_PxT, idx_P, axis=0))
+    mask_BxM = take(comp.mask_BxM) * jnp.repeat(valid_P, g).astype(
+        jnp.int32)[:, None]
+    if spec.mask_truncated:
+      mask_BxM *= (~take(comp.truncated_B)).astype(jnp.int32)[:, None]
+    tokens, seg, pos = sequences(prompts, pmask, take(comp.tokens_BxM),
+                                 take(comp.mask_BxM), g)
+    rows = {"tokens": tokens, "seg": seg, "pos": pos, "mask": mask_BxM,
+            "sampler": take(comp.logp_BxM)}
+    n_all = n_mini * n_micro
+    # 2. OLD AND REFERENCE LOG-PROBS (forward passes, only when needed).
+    if spec.needs_old:
+      rows["old"] = _logp_scan(state["params"], spec, rows, n_all)
+    if spec.needs_ref:
+      rows["ref"] = _logp_scan(ref_params, spec, rows, n_all)
+    # 3. ADVANTAGES (KL-in-reward first, when chosen).
+    if lc.beta > 0 and lc.kl_in_reward:
+      kl_B = grpo_loss.sequence_kl(rows["old"], rows["ref"], mask_BxM,
+                                   lc.kl_estimator)
+      r_PxG = r_PxG - lc.beta * kl_B.reshape(-1, g)
+    adv_PxG = grpo_loss.advantages(r_PxG, lc.advantage, lc.adv_eps)
+    rows["adv"] = adv_PxG.reshape(-1)
+
+    # 4. UPDATES: mu epochs x minibatches x micro-batches.
+    def micro_loss(params, mb, num_seqs, num_tokens):
+      logp, ent = completion_logp(params, spec.cfg, mb["tokens"], mb["seg"],
+                                  mb["pos"], m, spec.sampling.temperature)
+      old = mb["old"] if spec.needs_old else jax.lax.stop_gradient(logp)
+      w = grpo_loss.token_weights(mb["mask"], lc.aggregation,
+                                  num_seqs=num_seqs, num_tokens=num_tokens,
+                                  max_len=lc.max_len,
+                                  num_microbatches=n_micro)
+      loss, aux = grpo_loss.policy_loss(
+          logp, old, mb["adv"], mb["mask"], w, lc,
+          ref_logp_BxT=mb.get("ref"), sampler_logp_BxT=mb["sampler"])
+      aux = dict(aux, entropy_sum=jnp.sum(jnp.where(mb["mask"] > 0, ent,
+                                                    0.0)))
+      return loss, aux
+
+    def minibatch(state, mini):
+      num_tokens = mini["mask"].sum()
+      num_seqs = (mini["mask"].sum(axis=1) > 0).sum()
+
+      def micro(grads, mb):
+        (loss, aux), gr = jax.value_and_grad(micro_loss, has_aux=True)(
+            state["params"], mb, num_seqs, num_tokens)
+        return jax.tree.map(jnp.add, grads, gr), dict(aux, loss_sum=loss)
+
+      zeros = jax.tree.map(jnp.zeros_like, state["params"])
+      grads, aux = jax.lax.scan(micro, zeros,
+                                jax.tree.map(lambda x: _split(x, n_micro),
+                                             mini))
+      aux = _reduce(aux)
+      state, gnorm = common.apply_if_finite(state, grads, aux["loss_sum"],
+                                            tx)
+      skipped = (state["bad_steps"] > 0).astype(jnp.float32)
+      return state, dict(aux, grad_norm_max=gnorm, skipped_sum=skipped)
+
+    def epoch(state, key):
+      perm = (jax.random.permutation(key, rows["tokens"].shape[0])
+              if spec.updates_per_batch * n_mini > 1
+              else jnp.arange(rows["tokens"].shape[0]))
+      shuffled = jax.tree.map(lambda x: jnp.take(x, perm, axis=0), rows)
+      return jax.lax.scan(minibatch, state,
+                          jax.tree.map(lambda x: _split(x, n_mini),
+                                       shuffled))
+
+    state, aux = jax.lax.scan(
+        epoch, state, jax.random.split(rng, spec.updates_per_batch))
+    aux = _reduce(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), aux))
+    state = dict(state, step=state["step"] + 1)
+
+    # 5. METRICS (means over the rollout batch).
+    len_B = comp.length_B.astype(jnp.float32)
+    done_B = ~comp.truncated_B
+    tok = jnp.maximum(aux.pop("tokens_sum"), 1.0)
+    metrics = {k[:-4] if k.endswith("_sum") else k: v / tok
+               for k, v in aux.items()
+               if k.endswith("_sum") and k not in ("loss_sum", "skipped_sum")}
+    metrics.update({
+        "loss": aux["loss_sum"] / (spec.updates_per_batch * n_mini),
+        "skipped_updates": aux["skipped_sum"],
+        "grad_norm": aux["grad_norm_max"],
+        "ratio_min": aux["ratio_min"], "ratio_max": aux["ratio_max"],
+        "reward/total": r_PxG.mean(), "reward/total_std": r_PxG.std(),
+        "length/mean": len_B.mean(), "length/min": len_B.min(),
+        "length/max": len_B.max(),
+        "length/terminated_mean": jnp.sum(len_B * done_B) / jnp.maximum(
+            done_B.sum(), 1),
+        "truncated_frac": comp.truncated_B.mean(),
+        "zero_std_frac": zero_std, "kept_frac": valid_P.mean(),
+        "advantage_abs_mean": jnp.abs(adv_PxG).mean(),
+        "tokens_generated": comp.length_B.sum(),
+        "bad_steps": state["bad_steps"],
+    })
+    return state, metrics
+
+  return learn
+
+
+def make_rl_step(spec: RLSpec, tx):
+  """rl_step(state, ref_params, batch, rng) -> (state, metrics, tokens).
+
+  `batch`: prompts_PxT, pmask_PxT (P = oversampled prompts), `answers`
+  (dict of per-prompt arrays from the task's device_answer) and `class_V`.
+  """
+  if spec.rewards is None:
+    raise ValueError("make_rl_step needs device rewards (spec.rewards)")
+  rollout, learn = make_rollout(spec), make_learn(spec, tx)
+
+  def rl_step(state, ref_params, batch, rng):
+    k_sample, k_learn = jax.random.split(rng)
+    comp = rollout(state["params"], batch["prompts"], batch["pmask"],
+                   k_sample)
+    answers = jax.tree.map(lambda x: jnp.repeat(x, spec.group, axis=0),
+                           batch["answers"])
+    total_B, parts = combine.score(spec.rewards, comp.tokens_BxM,
+                                   comp.mask_BxM, comp.truncated_B, answers,
+                                   batch["class_V"])
+    state, metrics = learn(state, ref_params, batch["prompts"],
+                           batch["pmask"], comp, total_B, k_learn)
+    for name, v in parts.items():
+      metrics[f"reward/{name}"] = v.mean()
+      metrics[f"reward/{name}_std"] = v.std()
+    return state, metrics, {"tokens": comp.tokens_BxM,
+                            "length": comp.length_B,
+                            "truncated": comp.truncated_B}
+
+  return rl_step

@@ -1,0 +1,138 @@
+"""RL prompts (synthetic tasks or JSONL) and held-out evaluation.
+
+The prompts of step s are a pure function of (seed, s): resuming at step s
+replays exactly the prompts an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+
+from r1jax import sharding as shd
+from r1jax import tokenizers as tok_lib
+from r1jax.data import jsonl, tasks, templates
+from r1jax.evaluation import passk
+from r1jax.rewards import extract
+from r1jax.rewards import registry as reward_registry
+from r1jax.rewards.repetition import reflective_count
+from r1jax.sampling import Sampling, jit_sample, left_pad
+
+
+class Prompts:
+  """Training and held-out examples of a task or a JSONL file."""
+
+  def __init__(self, c):
+    self.task = None
+    self.records = None
+    if c.data.train_file:
+      self.records = jsonl.load_rl(c.data.train_file)
+      self.eval_records = (jsonl.load_rl(c.data.eval_file)
+                           if c.data.eval_file else [])
+    else:
+      self.task = tasks.get(c.data.task, **dict(c.data.task_kwargs))
+    self.seed, self.eval_seed = c.data.seed, c.data.eval_seed
+
+  def train(self, step: int, count: int) -> list[dict[str, Any]]:
+    if self.task is not None:
+      return self.task.examples(self.seed, step * count, count)
+    n = len(self.records)
+    out = []
+    for i in range(step * count, (step + 1) * count):
+      epoch, j = divmod(i, n)
+      order = np.random.default_rng((self.seed, epoch)).permutation(n)
+      out.append(self.records[order[j]])
+    return out
+
+  def held_out(self, count: int) -> list[dict[str, Any]]:
+    if self.task is not None:
+      return self.task.examples(self.eval_seed, 0, count)
+    return list(self.eval_records[:count])
+
+  def verify(self, answer: str | None, example) -> bool:
+    if self.task is not None:
+      return self.task.verify(answer, example)
+    batch = reward_registry.RewardBatch(
+        [f"<answer>{answer}</answer>" if answer is not None else ""],
+        [example])
+    return bool(reward_registry.get("accuracy")(batch).values_B[0] > 0)
+
+
+def encode_prompts(tok: tok_lib.Tokenizer, template: str,
+                   examples: Sequence[dict], length: int):
+  """(tokens_PxT, mask_PxT) numpy, left-padded to `length`."""
+  ids = [tok.encode(templates.render(template, e["prompt"]),
+                    add_bos=tok.bos_id is not None) for e in examples]
+  longest = max(len(x) for x in ids)
+  if longest > length:
+    raise ValueError(f"a prompt has {longest} tokens > config.max_prompt_len"
+                     f"={length}")
+  return left_pad(ids, tok.pad_id, length)
+
+
+def place(x, mesh, names) -> jax.Array:
+  """A host array every process holds in full -> a global sharded array."""
+  x = np.asarray(x)
+  spec = shd.spec_for(x.shape, names, shd.DEFAULT_RULES, mesh)
+  return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
+                                      lambda idx: x[idx])
+
+
+def device_answers(task, examples, mesh) -> dict:
+  rows = [task.device_answer(e) for e in examples]
+  return {k: place(np.stack([r[k] for r in rows]), mesh,
+                   ("act_batch",) + (None,) * np.ndim(rows[0][k]))
+          for k in rows[0]}
+
+
+def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
+  """Host metrics of decoded completions: R1's reflective-word curve."""
+  counts = [reflective_count(extract.think_section(t, think_opened))
+            for t in completions]
+  return {"reflection/words_mean": float(np.mean(counts)),
+          "reflection/frac_any": float(np.mean([n > 0 for n in counts]))}
+
+
+def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
+             rng) -> dict[str, float]:
+  """pass@1 over k samples and cons@k on the held-out prompts."""
+  e = c.eval
+  examples = prompts.held_out(e.num_prompts)
+  if not examples:
+    return {}
+  sampling = Sampling(temperature=e.temperature, top_p=e.top_p)
+  m = e.max_new_tokens or c.rl.max_new_tokens
+  correct, answers, lengths, fmt = [], [], [], []
+  batch = max(c.rl.num_prompts, 1)
+  think_opened = bool(c.reward_options.format.get("think_opened", False))
+  fmt_fn = reward_registry.get("format")
+  for lo in range(0, len(examples), batch):
+    part = examples[lo:lo + batch]
+    padded = part + [part[-1]] * (batch - len(part))
+    tokens, mask = encode_prompts(tok, c.template, padded, c.max_prompt_len)
+    out = jax.device_get(jit_sample(
+        params, cfg, place(tokens, mesh, ("act_batch", None)),
+        place(mask, mesh, ("act_batch", None)), jax.random.fold_in(rng, lo),
+        max_new_tokens=m, sampling=sampling, stop_ids=stop_ids,
+        num_samples=e.k, pad_id=tok.pad_id))
+    for i, ex in enumerate(part):
+      texts = [tok.decode(out.tokens_BxM[i * e.k + j,
+                                         :out.length_B[i * e.k + j]])
+               for j in range(e.k)]
+      ans = [extract.extract_answer(t) for t in texts]
+      answers.append(ans)
+      correct.append([prompts.verify(a, ex) for a in ans])
+      lengths.extend(out.length_B[i * e.k:(i + 1) * e.k].tolist())
+      fmt.extend(fmt_fn(reward_registry.RewardBatch(
+          texts, [ex] * e.k), think_opened=think_opened).values_B.tolist())
+  correct_PxK = np.asarray(correct, bool)
+  summary = passk.summarize(correct_PxK, answers=answers,
+                            references=examples, correct_fn=prompts.verify)
+  out = {f"eval/{k}": float(v) for k, v in summary.items()}
+  out["eval/length_mean"] = float(np.mean(lengths))
+  out["eval/format"] = float(np.mean(fmt))
+  return out
+

@@ -1,0 +1,161 @@
+"""The `sft` / `pretrain` stages: next-token loss on packed sequences.
+
+  python -m r1jax.main --config=configs/sft.py --workdir=/tmp/sft \
+      --config.data.train_file=traces.jsonl --config.init_from=/ckpt/base
+
+Cold-start SFT, rejection-sampling SFT and distillation are SFT configs on
+{prompt, completion} JSONL (loss on the completion only); pretraining
+trains on plain text. Documents are packed with segment ids, so no token
+attends across documents; the loss is normalised by the global number of
+target tokens, so it does not depend on micro-batching or the mesh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from r1jax import checkpoint as ckpt_lib
+from r1jax import sharding as shd
+from r1jax.data import corpora, jsonl, pipeline
+from r1jax.losses import sft as sft_loss
+from r1jax.models.transformer import ModelConfig, Transformer
+from r1jax.trainers import common, loop
+
+KEYS = ("tokens", "segment_ids", "positions", "loss_mask")
+
+
+def _split(x, n: int):
+  return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
+
+
+def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
+  """sft_step(state, batch) -> (state, metrics); batch holds KEYS [B, T]."""
+
+  def micro_loss(params, mb, num_targets):
+    logits, _ = Transformer(cfg).apply(
+        {"params": params}, mb["tokens"], mb["positions"], mb["segment_ids"])
+    nll, count, correct = sft_loss.next_token_loss(logits, mb["tokens"],
+                                                   mb["loss_mask"])
+    return nll / num_targets, (nll, count, correct)
+
+  def sft_step(state, batch):
+    num_targets = jnp.maximum(batch["loss_mask"].sum(), 1).astype(
+        jnp.float32)
+
+    def micro(grads, mb):
+      (loss, aux), g = jax.value_and_grad(micro_loss, has_aux=True)(
+          state["params"], mb, num_targets)
+      return jax.tree.map(jnp.add, grads, g), (loss,) + aux
+
+    zeros = jax.tree.map(jnp.zeros_like, state["params"])
+    grads, (loss, nll, count, correct) = jax.lax.scan(
+        micro, zeros, {k: _split(batch[k], microbatches) for k in KEYS})
+    loss = loss.sum()
+    new, gnorm = common.apply_if_finite(state, grads, loss, tx)
+    new = dict(new, step=state["step"] + 1)
+    return new, {"loss": loss, "grad_norm": gnorm,
+                 "token_accuracy": correct.sum() / num_targets,
+                 "tokens": count.sum(), "bad_steps": new["bad_steps"]}
+
+  return sft_step
+
+
+def validate(c) -> None:
+  common.validate_model(c)
+  common.validate_optim(c)
+  d = c.data
+  if not d.train_file and not d.corpus:
+    raise ValueError("config.data.train_file (JSONL) or config.data.corpus "
+                     f"(one of {corpora.names()}) is required")
+  if d.corpus and d.corpus not in corpora.names():
+    raise ValueError(f"config.data.corpus={d.corpus!r}; known: "
+                     f"{corpora.names()}")
+  if d.train_file and not os.path.exists(d.train_file):
+    raise ValueError(f"config.data.train_file={d.train_file!r}: not found")
+  for f in ("batch_size", "seq_len", "microbatches"):
+    if d[f] < 1:
+      raise ValueError(f"config.data.{f}={d[f]} must be >= 1")
+  if d.batch_size % d.microbatches:
+    raise ValueError(f"config.data.batch_size={d.batch_size} is not "
+                     f"divisible by config.data.microbatches="
+                     f"{d.microbatches}")
+  if c.steps < 1:
+    raise ValueError(f"config.steps={c.steps} must be >= 1")
+  common.validate_mesh(c, d.batch_size, "data.batch_size")
+
+
+def _records(c) -> tuple[list[dict], bool]:
+  """(records, is_plain_text)."""
+  d = c.data
+  if d.corpus:
+    return corpora.get(d.corpus, **dict(d.corpus_kwargs)), True
+  rows = list(jsonl.read_jsonl(d.train_file))
+  if d.text_field:
+    return rows, True
+  for i, r in enumerate(rows[:100]):
+    for f in (d.prompt_field, d.completion_field):
+      if f not in r:
+        raise ValueError(f"{d.train_file}: line {i + 1} has no {f!r} field "
+                         f"(config.data.prompt_field / completion_field)")
+  return rows, False
+
+
+def run(c, workdir: str) -> dict:
+  validate(c)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(c.to_json_best_effort(indent=2))
+  d = c.data
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  rules = common.rules(c)
+  records, plain = _records(c)
+  field = d.text_field or "text"
+  tok = common.tokenizer(
+      c, workdir, lambda: [r[field] if plain else
+                           r[d.prompt_field] + r[d.completion_field]
+                           for r in records[:20000]])
+  if plain:
+    examples = pipeline.encode_text([r[field] for r in records], tok)
+  else:
+    examples = pipeline.encode_sft(records, tok,
+                                   prompt_field=d.prompt_field,
+                                   completion_field=d.completion_field)
+  data = pipeline.SftData(examples, seq_len=d.seq_len,
+                          batch_size=d.batch_size, seed=d.seed,
+                          pad_id=tok.pad_id)
+  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
+  ckpt_lib.save_model_config(workdir, cfg)
+  tx, sched = common.make_optimizer(c.optim, c.steps)
+  carry = {"train": common.init_state(params, tx)}
+  step_jit = jax.jit(make_sft_step(cfg, tx, d.microbatches),
+                     donate_argnums=(0,))
+
+  def step_fn(carry, step):
+    batch = pipeline.to_global(pipeline.host_slice(
+        data.batch(step), jax.process_index(), jax.process_count()), mesh,
+                               rules)
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      state, metrics = step_jit(carry["train"], batch)
+    return {"train": state}, metrics, None
+
+  def host_metrics(step, m, _):
+    return {"lr": float(sched(step)), "epoch": float(data.epoch_of(step)),
+            "perplexity": float(np.exp(min(m["loss"], 50.0)))}
+
+  carry, last = loop.run(
+      c, workdir, carry, loop.Hooks(step=step_fn, host_metrics=host_metrics),
+      total_steps=c.steps, tokens_per_step=lambda m: d.batch_size * d.seq_len,
+      flops_per_token=6 * cfg.num_params())
+  if c.checkpoint.export_hf and jax.process_index() == 0:
+    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
+                       carry["train"]["params"])
+  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+    json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f, indent=2)
+  return last
