@@ -44,6 +44,6 @@ setuptools.setup(
         # Reference implementations for tests only (CPU build of torch).
         "test": ["pytest>=9.0", "pytest-xdist>=3.8", "torch==2.13.0",
                  "transformers>=5.23"],
-        "bench": ["torch==2.13.0", "transformers>=5.23"],
+        "bench": ["torch==2.13.0", "transformers>=5.23", "trl>=1.16.0"],
     },
 )

@@ -57,6 +57,8 @@ def get_config(arg=None):
 
   if a.variant == "tiny" or a.runlocal:
     c.data.corpus = "task_answers"
+    c.data.corpus_kwargs = ml_collections.ConfigDict(
+        dict(task="arithmetic", num_docs=2000))
     c.data.batch_size = 16
     c.data.seq_len = 256
     c.optim.lr = 3e-3

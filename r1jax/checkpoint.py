@@ -132,16 +132,26 @@ class Checkpointer:
         state=_pytree_restore(target), extra=ocp.args.JsonRestore()))
     return out.state, out.extra
 
-  def restore_params(self, abstract_params: Any,
-                     step: int | None = None) -> Any:
-    """Only `state["params"]` (or `state.params`) of a checkpoint."""
+  def restore_params(self, abstract_params: Any, step: int | None = None,
+                     path: tuple[str, ...] = ("params",)) -> Any:
+    """Only the params subtree of a checkpoint's state, at `path`
+    (`state["params"]`; the trainers save `state["train"]["params"]`)."""
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
-    target = {"params": jax.tree.map(_as_abstract, abstract_params)}
+    target = jax.tree.map(_as_abstract, abstract_params)
+    for key in reversed(path):
+      target = {key: target}
     out = self._mngr.restore(step, args=ocp.args.Composite(
         state=_pytree_restore(target, partial_restore=True)))
-    return out.state["params"]
+    params = out.state
+    for key in path:
+      params = params[key]
+    leaf = jax.tree.leaves(params)[0]
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+      raise ValueError(f"{self.directory}: step {step} has no "
+                       f"{'/'.join(path)} subtree")
+    return params
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk."""
@@ -253,11 +263,13 @@ def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
   Params go straight into their shardings on `mesh` (default: one device).
   `overrides` replace ModelConfig fields (e.g. param_dtype, remat).
   """
-  if os.path.isfile(os.path.join(path, "config.json")):
-    return hf.load(path, mesh=mesh, rules=rules, **overrides)
   ckpt_dir = checkpoints_dir(path)
-  if not (os.path.isdir(ckpt_dir)
-          and os.path.isfile(os.path.join(path, MODEL_CONFIG))):
+  is_workdir = (os.path.isdir(ckpt_dir)
+                and os.path.isfile(os.path.join(path, MODEL_CONFIG)))
+  # A workdir also holds the run's config.json: test for it first.
+  if not is_workdir and os.path.isfile(os.path.join(path, "config.json")):
+    return hf.load(path, mesh=mesh, rules=rules, **overrides)
+  if not is_workdir:
     raise ValueError(f"{path}: neither a Hugging Face model directory "
                      "(config.json + safetensors) nor an r1jax workdir "
                      f"({CHECKPOINTS}/ + {MODEL_CONFIG})")
@@ -273,7 +285,11 @@ def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
   try:
     if ckpt.latest_step() is None:
       raise ValueError(f"{path}: workdir has no checkpoint in {ckpt_dir}")
-    params = ckpt.restore_params(abstract)
+    # Trainer workdirs nest the train state under "train".
+    try:
+      params = ckpt.restore_params(abstract, path=("train", "params"))
+    except (ValueError, KeyError):
+      params = ckpt.restore_params(abstract)
   finally:
     ckpt.close()
   return cfg, params

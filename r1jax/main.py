@@ -12,7 +12,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config.",
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output / resume directory.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-STAGES = ("generate", "sft", "pretrain", "grpo")
+STAGES = ("generate", "sft", "pretrain", "grpo", "r1_zero_demo")
 
 
 def main(argv):
@@ -30,6 +30,9 @@ def main(argv):
   elif config.stage == "grpo":
     from r1jax.trainers import grpo
     grpo.run(config, _WORKDIR.value)
+  elif config.stage == "r1_zero_demo":
+    from r1jax.trainers import demo
+    demo.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,7 @@ def main():
         f"prompts x G={kw['group']}, prompt {PROMPT_LEN}, completion "
         f"{kw['completion_len']} (forced), beta {kw['beta']}, fp32; median of "
         f"{a.steps} steps after {a.warmup} warmup")
+  print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
   mesh = shd.make_mesh((1, 1, 1), jax.devices()[:1])
   params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
                                   jax.random.key(0), mesh)
@@ -177,7 +178,8 @@ def main():
       hf.save(d, CFG, params)
       save_tokenizer(d)
       theirs = trl_seconds_per_step(d, **kw)
-    print(f"TRL GRPOTrainer: {theirs:.2f} s/step")
+    print(f"TRL GRPOTrainer: {theirs:.2f} s/step (load average now "
+          f"{os.getloadavg()[0]:.2f})")
   if not a.skip_r1jax:
     ours = r1jax_seconds_per_step(params, CFG, **kw)
     print(f"r1jax GRPO: {ours:.2f} s/step")

@@ -5,9 +5,11 @@ function of its arguments (seeded), so a pretraining run is reproducible.
 """
 from __future__ import annotations
 
+import random
 from typing import Any, Callable
 
 from r1jax.data import tasks, templates
+from r1jax.data.tasks import arithmetic
 
 _CORPORA: dict[str, Callable[..., list[dict[str, Any]]]] = {}
 
@@ -41,3 +43,93 @@ def task_answers(task: str = "arithmetic", num_docs: int = 2000,
                    + f" <think> {e['prompt']} </think> <answer> "
                    f"{e['answer']} </answer>"}
           for e in t.examples(seed, 0, num_docs)]
+
+
+def _slip(rng, value: int) -> int:
+  """A plausible arithmetic slip: off by 1, 2 or 10, never the true value."""
+  return value + rng.choice((-10, -2, -1, 1, 2, 10))
+
+
+def _worked(rng, start: int, steps, slip_at: int, fix: bool
+            ) -> tuple[str, int, bool]:
+  """Worked steps "a op b = c ." left to right; (text, answer, reflected).
+
+  Step `slip_at` (-1: none) writes a wrong result; with `fix` the writer
+  notices ("wait , let me check : ...") and redoes the step correctly,
+  otherwise the wrong value is carried on to a wrong answer.
+  """
+  value, parts, reflected = start, [], False
+  for i, (op, operand) in enumerate(steps):
+    true = {"+": value + operand, "-": value - operand,
+            "*": value * operand, "/": value // operand}[op]
+    line = f"{value} {op} {operand} ="
+    if i == slip_at:
+      wrong = _slip(rng, true)
+      if fix:
+        parts.append(f"{line} {wrong} . wait , let me check : {line} {true} "
+                     f". i made a mistake , it is {true} .")
+        reflected = True
+      else:
+        parts.append(f"{line} {wrong} .")
+        true = wrong
+    else:
+      parts.append(f"{line} {true} .")
+    value = true
+  return " ".join(parts), value, reflected
+
+
+@register("r1_zero_base")
+def r1_zero_base(num_docs: int = 8000, seed: int = 100,
+                 template: str = "r1_zero", p_direct: float = 0.3,
+                 p_untagged: float = 0.3, p_slip: float = 0.3,
+                 p_fix: float = 0.3, num_ops: int = 2, max_operand: int = 9,
+                 allow_division: bool = False, exclude_seed: int = -1,
+                 exclude_count: int = 0) -> list[dict[str, Any]]:
+  """An imperfect base model's pretraining text for the R1-Zero demo.
+
+  Arithmetic problems (`tasks.arithmetic`) in the R1-Zero template, each
+  followed by one response written in one of these styles:
+  - direct (`p_direct`): `<think>` restates the question, then the answer
+    tags; a tiny model cannot do the whole chain at once, so imitating
+    these is short and often wrong (so RL can make responses longer);
+  - untagged (`p_untagged`): worked steps, then "the answer is N ." with
+    no tags (format and accuracy rewards both 0: the format reward has
+    something to select against);
+  - worked (the rest): `<think> steps </think> <answer> N </answer>`; with
+    probability `p_slip` one step has an arithmetic slip, which with
+    probability `p_fix` is noticed and corrected ("wait , let me check
+    ... i made a mistake": R1's reflective words), else carried on to a
+    wrong answer.
+  The problems of the task stream `exclude_seed` (its first
+  `exclude_count`: the RL held-out prompts) are left out. Deterministic in
+  the arguments.
+  """
+  task = tasks.get("arithmetic", num_ops=num_ops, max_operand=max_operand,
+                   allow_division=allow_division)
+  held_out = {e["prompt"] for e in task.examples(exclude_seed, 0,
+                                                 exclude_count)}
+  docs, i = [], 0
+  while len(docs) < num_docs:
+    ex = task.generate(seed, i)
+    # The same draws as `generate`, for the chain's steps.
+    start, steps, answer = arithmetic.make_chain(
+        task.rng(seed, i), num_ops, max_operand, allow_division)
+    rng = random.Random(f"r1_zero_base/{seed}/{i}")  # The style's coins.
+    i += 1
+    if ex["prompt"] in held_out:
+      continue
+    style = rng.random()
+    if style < p_direct:
+      question = arithmetic.chain_expression(start, steps)
+      body = f"<think> {question} </think> <answer> {answer} </answer>"
+    elif style < p_direct + p_untagged:
+      text, value, _ = _worked(rng, start, steps, -1, False)
+      body = f"{text} the answer is {value} ."
+    else:
+      slip_at = rng.randrange(len(steps)) if rng.random() < p_slip else -1
+      text, value, _ = _worked(rng, start, steps, slip_at,
+                               rng.random() < p_fix)
+      body = f"<think> {text} </think> <answer> {value} </answer>"
+    docs.append({"text": templates.render(template, ex["prompt"]) + " "
+                         + body})
+  return docs

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
@@ -92,11 +93,17 @@ def make_optimizer(o, total_updates: int):
 
 
 def init_state(params, tx) -> dict:
-  """Train state; optimizer moments inherit the params' shardings."""
-  opt_state = jax.jit(tx.init)(params)
-  return {"params": params, "opt_state": opt_state,
-          "step": jnp.zeros((), jnp.int32),
-          "bad_steps": jnp.zeros((), jnp.int32)}
+  """Train state; optimizer moments inherit the params' shardings and the
+  counters are replicated over the params' mesh (not left on device 0, or
+  a restored state would not fit the step's mesh)."""
+  mesh = jax.tree.leaves(params)[0].sharding.mesh
+  rep = NamedSharding(mesh, PartitionSpec())
+  on_mesh = lambda x: x if isinstance(x.sharding, NamedSharding) else \
+      jax.device_put(x, rep)  # noqa: E731  (optax's step count)
+  opt_state = jax.tree.map(on_mesh, jax.jit(tx.init)(params))
+  zero = jax.device_put(jnp.zeros((), jnp.int32), rep)
+  return {"params": params, "opt_state": opt_state, "step": zero,
+          "bad_steps": jnp.copy(zero)}
 
 
 def apply_if_finite(state, grads, loss, tx):
@@ -146,7 +153,9 @@ def model(c, mesh, rules_, vocab_size: int, seed: int):
   if src:
     cfg, params = ckpt_lib.init_from(src, mesh=mesh, rules=rules_, **kw)
   else:
-    cfg = presets.get(c.model.preset, **kw)
+    # ModelConfig fields set in config.model.overrides (if any) win.
+    cfg = presets.get(c.model.preset,
+                      **dict(kw, **dict(c.model.get("overrides") or {})))
     if cfg.vocab_size < vocab_size:
       cfg = cfg.replace(vocab_size=-(-vocab_size // 128) * 128)
     params, _, _ = shd.init_sharded(lambda r: init_params(cfg, r),

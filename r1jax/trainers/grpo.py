@@ -33,11 +33,13 @@ from r1jax.trainers import common, grpo_step, loop, rl_data
 def loss_config(c) -> grpo_loss.LossConfig:
   """The preset with every field set in config.loss applied over it."""
   over = {k: v for k, v in c.loss.items() if k != "preset" and v is not None}
-  lc = grpo_loss.make_config(c.loss.preset, **over)
-  if lc.aggregation == "constant" and not lc.max_len:
-    lc = grpo_loss.make_config(c.loss.preset,
-                               **dict(over, max_len=c.rl.max_new_tokens))
-  return lc
+  if grpo_loss.PRESETS.get(c.loss.preset, {}).get("aggregation") == \
+      "constant" or over.get("aggregation") == "constant":
+    over.setdefault("max_len", c.rl.max_new_tokens)  # L_max
+  try:
+    return grpo_loss.make_config(c.loss.preset, **over)
+  except ValueError as e:
+    raise ValueError(f"config.loss (preset={c.loss.preset!r}): {e}") from e
 
 
 def validate(c) -> None:
@@ -62,7 +64,7 @@ def validate(c) -> None:
   if r.oversample > 1 and not r.dynamic_sampling:
     raise ValueError("config.rl.oversample > 1 needs "
                      "config.rl.dynamic_sampling=True")
-  common.validate_mesh(c, r.num_prompts * r.oversample, "rl.num_prompts")
+  common.validate_mesh(c, rows, "rl.num_prompts x config.rl.group_size")
   if c.template not in templates.TEMPLATES:
     raise ValueError(f"config.template={c.template!r}; allowed: "
                      f"{templates.TEMPLATES}")

@@ -1,0 +1,131 @@
+r"""The R1-Zero demo on a CPU: pretrain a tiny base model, then GRPO.
+
+  python -m r1jax.main --config=configs/r1_zero_demo.py --workdir=/tmp/demo
+  # Shorter (the test's settings), or another seed / more RL steps:
+  python -m r1jax.main --config=configs/r1_zero_demo.py:short \
+      --workdir=/tmp/demo_short
+  python -m r1jax.main --config=configs/r1_zero_demo.py --workdir=/tmp/d1 \
+      --config.seed=1 --config.grpo.steps=60
+
+Stage `r1_zero_demo` (r1jax/trainers/demo.py): pretrains a base model on
+the `r1_zero_base` corpus into WORKDIR/base (reused when its final
+checkpoint exists), runs R1-Zero GRPO from it into WORKDIR/rl, and writes
+WORKDIR/results.json and PNG curves. `config.pretrain` is a
+configs/sft.py config and `config.grpo` a configs/r1_zero.py config; every
+field of either can be set from the command line, e.g.
+`--config.pretrain.steps=400 --config.grpo.rl.group_size=16`. The task
+knobs (`config.task`) and `config.seed` feed both.
+
+Sources: [R1v1] template, rule-based accuracy + format rewards, eval at
+T=0.6 / top-p 0.95 with pass@1 over k and cons@k; [R1v2] R1-Zero's KL
+coefficient 0.001 and rollout temperature 1. Everything sized for two CPU
+cores (model, corpus, steps, batch, lengths) is our choice, tuned so the
+whole command takes about 10 minutes; see the README for measured numbers.
+"""
+
+import ml_collections
+
+from configs import r1_zero
+from configs import sft
+from r1jax import configlib
+
+
+def get_config(arg=None):
+  a = configlib.parse_arg(arg, variant="cpu", runlocal=False)
+  c = ml_collections.ConfigDict()
+  c.stage = "r1_zero_demo"
+  # Seed of both phases (model init, data order, rollouts); ours.
+  c.seed = 0
+
+  # TASK shared by the pretraining corpus and the RL prompts: two chained
+  # operations on one-digit numbers (r1jax.data.tasks.arithmetic); ours,
+  # small enough for a ~1M-parameter model to learn in minutes.
+  c.task = ml_collections.ConfigDict()
+  c.task.num_ops = 2
+  c.task.max_operand = 9
+  c.task.allow_division = False
+
+  # TOKENIZER trained on the corpus into WORKDIR/base (SentencePiece BPE,
+  # digits split, tags single pieces). Pieces may span spaces so the long
+  # verbatim R1-Zero template costs ~50 tokens, not ~100; ours.
+  c.tokenizer = ml_collections.ConfigDict()
+  c.tokenizer.vocab_size = 512
+  c.tokenizer.split_by_whitespace = False
+  c.tokenizer.max_sentencepiece_length = 64
+
+  # PRETRAINING: configs/sft.py with these overrides.
+  p = sft.get_config("tiny")
+  p.stage = "pretrain"
+  p.seed = c.get_ref("seed")
+  p.data.seed = c.get_ref("seed")
+  p.data.corpus = "r1_zero_base"
+  # The corpus mix (r1jax.data.corpora.r1_zero_base); ours: fractions of
+  # direct answers and untagged answers, and the slip / self-correction
+  # rates of the worked solutions.
+  p.data.corpus_kwargs = ml_collections.ConfigDict(dict(
+      num_docs=8000, seed=100, p_direct=0.3, p_untagged=0.3, p_slip=0.3,
+      p_fix=0.3, exclude_seed=1, exclude_count=256))
+  p.data.corpus_kwargs.num_ops = c.task.get_ref("num_ops")
+  p.data.corpus_kwargs.max_operand = c.task.get_ref("max_operand")
+  p.data.corpus_kwargs.allow_division = c.task.get_ref("allow_division")
+  # Packed rows of 256 tokens (about 3 documents each).
+  p.data.batch_size = 16
+  p.data.seq_len = 256
+  # A ~1M-parameter Qwen2-shaped model: `small` (4M) narrowed; ours.
+  p.model.preset = "small"
+  p.model.overrides = ml_collections.ConfigDict(dict(
+      num_layers=4, embed_dim=128, num_heads=4, num_kv_heads=2,
+      head_dim=32, mlp_dim=384, max_seq_len=512))
+  p.optim.lr = 3e-3
+  p.optim.warmup_steps = 30
+  p.optim.weight_decay = 0.0
+  p.steps = 400
+  p.log.every = 10
+  p.checkpoint.every = 0
+  p.checkpoint.keep = 1
+  c.pretrain = p
+
+  # R1-ZERO GRPO: configs/r1_zero.py with these overrides; init_from is
+  # set to WORKDIR/base by the stage.
+  g = r1_zero.get_config("tiny")
+  g.seed = c.get_ref("seed")
+  g.data.task = "arithmetic"
+  g.data.task_kwargs = ml_collections.ConfigDict()
+  g.data.task_kwargs.num_ops = c.task.get_ref("num_ops")
+  g.data.task_kwargs.max_operand = c.task.get_ref("max_operand")
+  g.data.task_kwargs.allow_division = c.task.get_ref("allow_division")
+  # Training and held-out prompt streams; the corpus excludes the
+  # held-out problems (pretrain.data.corpus_kwargs.exclude_seed).
+  g.data.seed = 0
+  g.data.eval_seed = 1
+  # The template takes ~50 tokens with this tokenizer.
+  g.max_prompt_len = 64
+  # 16 prompts x 8 samples per step (R1-Zero: 32 x 16 [R1v2]).
+  g.rl.num_prompts = 16
+  g.rl.group_size = 8
+  # Worked solutions with a self-correction fit in ~45 tokens.
+  g.rl.max_new_tokens = 56
+  g.rl.temperature = 1.0
+  # R1-Zero's KL coefficient [R1v2]; the grpo preset's is DeepSeekMath's.
+  g.loss.beta = 0.001
+  g.optim.lr = 1e-4
+  g.steps = 40
+  # Held-out: 128 prompts x k=8 at T=0.6 / top-p 0.95 [R1v1 3].
+  g.eval.num_prompts = 128
+  g.eval.k = 8
+  g.eval.every = 10
+  g.log.samples_every = 5
+  g.checkpoint.every = 0
+  g.checkpoint.keep = 1
+  c.grpo = g
+
+  if a.variant == "short" or a.runlocal:
+    # The test's run (tests/trainers/demo_test.py): about a quarter.
+    p.steps = 250
+    g.steps = 15
+    g.eval.num_prompts = 64
+    g.eval.every = 0
+  elif a.variant != "cpu":
+    raise ValueError(f"configs/r1_zero_demo.py: unknown variant "
+                     f"{a.variant!r}; known: cpu, short")
+  return c

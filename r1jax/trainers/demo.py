@@ -1,0 +1,167 @@
+"""The `r1_zero_demo` stage: pretrain a tiny base, R1-Zero GRPO, report.
+
+  python -m r1jax.main --config=configs/r1_zero_demo.py --workdir=/tmp/demo
+
+WORKDIR/base  the pretrained base model (skipped when its final checkpoint
+              exists, so a second run reuses it)
+WORKDIR/rl    the GRPO run from WORKDIR/base (metrics.jsonl, samples.jsonl)
+WORKDIR/results.json and WORKDIR/*.png: held-out pass@1 / cons@k before and
+              after RL, format rate, timings, and the curves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from r1jax import checkpoint as ckpt_lib
+from r1jax import metrics as metrics_lib
+from r1jax import tokenizers as tok_lib
+from r1jax.trainers import grpo, sft
+
+# (file, title, metric names) of the PNG curves written into the workdir.
+PLOTS = (
+    ("heldout.png", "held-out accuracy (T=0.6)",
+     ("eval/pass@1", "eval/cons@k", "eval/format")),
+    ("rewards.png", "training reward per function",
+     ("reward/accuracy", "reward/format", "reward/total")),
+    ("length.png", "response length (tokens)",
+     ("length/mean", "eval/length_mean")),
+    ("reflection.png", "reflective words per response",
+     ("reflection/frac_any", "reflection/words_mean")),
+)
+
+
+def sub_configs(c):
+  """(pretrain, grpo) configs with references resolved, unlocked."""
+  return (c.pretrain.copy_and_resolve_references(),
+          c.grpo.copy_and_resolve_references())
+
+
+def validate(c) -> None:
+  pre, rl = sub_configs(c)
+  if pre.stage not in ("pretrain", "sft") or rl.stage != "grpo":
+    raise ValueError("config.pretrain.stage must be pretrain and "
+                     "config.grpo.stage grpo")
+  sft.validate(pre)
+  rl.init_from = "-"  # Set at run time; validate as if given.
+  grpo.validate(rl)
+
+
+def _pretrained(base: str, steps: int) -> bool:
+  if not os.path.isfile(os.path.join(base, ckpt_lib.MODEL_CONFIG)):
+    return False
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(base),
+                               async_save=False)
+  try:
+    return ckpt.latest_step() == steps
+  finally:
+    ckpt.close()
+
+
+def _train_tokenizer(c, pre, base: str) -> None:
+  """WORKDIR/base/tokenizer.model from the corpus, with demo options."""
+  if os.path.exists(os.path.join(base, "tokenizer.model")):
+    return
+  texts = [r["text"] for r in sft._records(pre)[0][:20000]]  # pylint: disable=protected-access
+  t = c.tokenizer
+  tok_lib.train_sentencepiece(
+      texts, os.path.join(base, "tokenizer"), vocab_size=t.vocab_size,
+      split_by_whitespace=t.split_by_whitespace,
+      max_sentencepiece_length=t.max_sentencepiece_length)
+
+
+def _last_by_step(series) -> dict[int, float]:
+  steps, values = series
+  return {int(s): float(v) for s, v in zip(steps, values)}
+
+
+def results(c, rl_dir: str, times: dict, cached: bool) -> dict:
+  """results.json: before/after held-out metrics from the GRPO run."""
+  m = metrics_lib.read_metrics(os.path.join(rl_dir, metrics_lib.METRICS))
+  out = {"seed": int(c.seed), "base_cached": cached}
+
+  def ends(name):
+    if name not in m:
+      return None, None
+    by_step = _last_by_step(m[name])
+    return by_step[min(by_step)], by_step[max(by_step)]
+
+  for key, name in (("heldout_accuracy", "eval/pass@1"),
+                    ("heldout_accuracy_stderr", "eval/pass@1_stderr"),
+                    ("heldout_cons", "eval/cons@k"),
+                    ("heldout_format", "eval/format"),
+                    ("heldout_length", "eval/length_mean")):
+    before, after = ends(name)
+    out[f"base_{key}"], out[f"final_{key}"] = before, after
+  if out["base_heldout_accuracy"] is not None:
+    out["accuracy_gain"] = (out["final_heldout_accuracy"]
+                            - out["base_heldout_accuracy"])
+  g = c.grpo
+  out["heldout_prompts"] = int(g.eval.num_prompts)
+  out["k"] = int(g.eval.k)
+  out["rl_steps"] = int(g.steps)
+  out["pretrain_steps"] = int(c.pretrain.steps)
+  for name in ("length/mean", "reflection/frac_any", "reflection/words_mean",
+               "reward/accuracy", "reward/format"):
+    if name in m:
+      v = m[name][1]
+      n = max(1, min(5, len(v) // 4))
+      out[f"train_{name}_first{n}"] = float(np.nanmean(v[:n]))
+      out[f"train_{name}_last{n}"] = float(np.nanmean(v[-n:]))
+  out["wall_time_s"] = times
+  return out
+
+
+def plots(workdir: str, rl_dir: str) -> list[str]:
+  path = os.path.join(rl_dir, metrics_lib.METRICS)
+  out = [metrics_lib.plot_curves(path, os.path.join(workdir, f),
+                                 [(title, names)])
+         for f, title, names in PLOTS]
+  out.append(metrics_lib.plot_curves(
+      path, os.path.join(workdir, "curves.png"),
+      [(title, names) for _, title, names in PLOTS], cols=2))
+  return out
+
+
+def run(c, workdir: str) -> dict:
+  validate(c)
+  t0 = time.time()
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(c.to_json_best_effort(indent=2))
+  pre, rl = sub_configs(c)
+  base, rl_dir = os.path.join(workdir, "base"), os.path.join(workdir, "rl")
+  times = {}
+
+  # 1. BASE MODEL (cached).
+  cached = _pretrained(base, pre.steps)
+  if cached:
+    logging.info("reusing the base model in %s", base)
+  else:
+    os.makedirs(base, exist_ok=True)
+    _train_tokenizer(c, pre, base)
+    sft.run(pre, base)
+  times["pretrain"] = time.time() - t0
+
+  # 2. R1-ZERO GRPO from it (held-out eval at step 0 and at the end).
+  t1 = time.time()
+  rl.init_from = base
+  grpo.run(rl, rl_dir)
+  times["grpo"] = time.time() - t1
+
+  # 3. RESULTS AND CURVES.
+  t2 = time.time()
+  png = plots(workdir, rl_dir)
+  times["report"] = time.time() - t2
+  times["total"] = time.time() - t0
+  out = results(c, rl_dir, times, cached)
+  out["plots"] = [os.path.basename(p) for p in png]
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(out, f, indent=2)
+  logging.info("results: %s", json.dumps(out, indent=2))
+  return out

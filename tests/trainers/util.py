@@ -1,0 +1,60 @@
+"""Shared helpers for the trainer tests: tiny stage configs, metrics rows."""
+import json
+import os
+
+from configs import r1_zero as r1_zero_config
+from configs import sft as sft_config
+from r1jax import tokenizers as tok_lib
+from r1jax.data import tasks, templates
+
+
+def tokenizer(directory: str) -> str:
+  """A small SentencePiece model trained on the tiny task's prompts."""
+  path = os.path.join(directory, "tok")
+  if not os.path.exists(path + ".model"):
+    ex = tasks.get("arithmetic", num_ops=1).examples(0, 0, 300)
+    texts = [templates.render("plain", e["prompt"]) + f" <think> {e['prompt']}"
+             f" </think> <answer> {e['answer']} </answer>" for e in ex]
+    tok_lib.train_sentencepiece(texts, path, vocab_size=300)
+  return path + ".model"
+
+
+def grpo_config(tok_path: str, **overrides):
+  c = r1_zero_config.get_config("tiny")
+  c.tokenizer = tok_path
+  c.template = "plain"
+  c.max_prompt_len = 64
+  c.data.task_kwargs = {"num_ops": 1}
+  c.rl.num_prompts = 4
+  c.rl.group_size = 4
+  c.rl.max_new_tokens = 8
+  c.eval.num_prompts = 0
+  c.steps = 4
+  c.checkpoint.every = 0
+  c.log.samples_every = 2
+  c.update_from_flattened_dict(overrides)
+  return c
+
+
+def sft_config_tiny(**overrides):
+  c = sft_config.get_config("tiny")
+  c.data.corpus_kwargs = {"num_docs": 200}
+  c.data.batch_size = 8
+  c.data.seq_len = 64
+  c.vocab_size = 300
+  c.steps = 4
+  c.checkpoint.every = 0
+  c.update_from_flattened_dict(overrides)
+  return c
+
+
+def metric_rows(workdir: str, drop_prefix=("time/",)) -> dict[int, dict]:
+  """step -> merged metrics of metrics.jsonl, timing keys dropped."""
+  rows: dict[int, dict] = {}
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    for line in f:
+      r = json.loads(line)
+      step = r.pop("step")
+      rows.setdefault(step, {}).update(
+          {k: v for k, v in r.items() if not k.startswith(drop_prefix)})
+  return rows
