@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
@@ -165,6 +166,21 @@ def model(c, mesh, rules_, vocab_size: int, seed: int):
                      f"{cfg.vocab_size} embeddings (config.tokenizer / "
                      "config.model.hf_dir / config.init_from)")
   return cfg, params
+
+
+def to_host(tree) -> Any:
+  """numpy copy of a tree of global arrays, also when other processes hold
+  some of the shards (multi-host: every process gets the whole value)."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  def one(x):
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+      return jax.device_get(x)
+    if x.sharding.is_fully_replicated:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return jax.tree.map(one, tree)
 
 
 def abstract(tree) -> Any:

@@ -128,8 +128,9 @@ def run(c, workdir: str) -> dict:
   """Trains; returns the last metrics (with the final evaluation)."""
   validate(c)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(c.to_json_best_effort(indent=2))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(c.to_json_best_effort(indent=2))
   b = build(c, workdir)
   mesh, rules, tok, cfg, spec = b["mesh"], b["rules"], b["tok"], b["cfg"], \
       b["spec"]
@@ -173,7 +174,7 @@ def run(c, workdir: str) -> dict:
       if r.host_rewards:
         k_sample, k_learn = jax.random.split(rng)
         comp = rollout(carry["train"]["params"], tokens, mask, k_sample)
-        host = jax.device_get(comp)
+        host = common.to_host(comp)
         texts = [tok.decode(host.tokens_BxM[i, :host.length_B[i]])
                  for i in range(host.length_B.shape[0])]
         batch = reward_registry.RewardBatch(
@@ -197,7 +198,7 @@ def run(c, workdir: str) -> dict:
     return out, metrics, extras
 
   def decode(extras):
-    x = jax.device_get(extras)
+    x = common.to_host(extras)
     return [tok.decode(x["tokens"][i, :x["length"][i]])
             for i in range(x["length"].shape[0])]
 
@@ -237,6 +238,8 @@ def run(c, workdir: str) -> dict:
   if c.checkpoint.export_hf and jax.process_index() == 0:
     ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
                        carry["train"]["params"])
-  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-    json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f, indent=2)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
+                indent=2)
   return last

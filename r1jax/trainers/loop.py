@@ -20,6 +20,7 @@ from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import metrics as metrics_lib
+from r1jax.trainers import common
 
 
 @dataclasses.dataclass
@@ -70,7 +71,7 @@ def run(c, workdir: str, carry, hooks: Hooks, *, total_steps: int,
   def finish(pending) -> None:
     """Metrics and samples of a dispatched step, once it has run."""
     p_step, p_metrics, p_extras = pending
-    m = _scalars(jax.device_get(p_metrics))
+    m = _scalars(common.to_host(p_metrics))
     if hooks.host_metrics is not None:
       m.update(hooks.host_metrics(p_step, m, p_extras))
     now = time.perf_counter()

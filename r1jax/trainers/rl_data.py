@@ -20,6 +20,7 @@ from r1jax.rewards import extract
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards.repetition import reflective_count
 from r1jax.sampling import Sampling, jit_sample, left_pad
+from r1jax.trainers import common
 
 
 class Prompts:
@@ -113,7 +114,7 @@ def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
     part = examples[lo:lo + batch]
     padded = part + [part[-1]] * (batch - len(part))
     tokens, mask = encode_prompts(tok, c.template, padded, c.max_prompt_len)
-    out = jax.device_get(jit_sample(
+    out = common.to_host(jit_sample(
         params, cfg, place(tokens, mesh, ("act_batch", None)),
         place(mask, mesh, ("act_batch", None)), jax.random.fold_in(rng, lo),
         max_new_tokens=m, sampling=sampling, stop_ids=stop_ids,

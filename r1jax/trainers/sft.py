@@ -110,8 +110,9 @@ def _records(c) -> tuple[list[dict], bool]:
 def run(c, workdir: str) -> dict:
   validate(c)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(c.to_json_best_effort(indent=2))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(c.to_json_best_effort(indent=2))
   d = c.data
   mesh = shd.make_mesh(tuple(c.mesh.shape))
   rules = common.rules(c)
@@ -156,6 +157,8 @@ def run(c, workdir: str) -> dict:
   if c.checkpoint.export_hf and jax.process_index() == 0:
     ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
                        carry["train"]["params"])
-  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-    json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f, indent=2)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
+                indent=2)
   return last

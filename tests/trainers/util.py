@@ -58,3 +58,14 @@ def metric_rows(workdir: str, drop_prefix=("time/",)) -> dict[int, dict]:
       rows.setdefault(step, {}).update(
           {k: v for k, v in r.items() if not k.startswith(drop_prefix)})
   return rows
+
+
+def multiprocess_grpo(tok_path: str):
+  return grpo_config(tok_path, **{"mesh.shape": (2, 2, 2), "steps": 2,
+                                  "eval.num_prompts": 4, "eval.k": 2,
+                                  "rl.microbatches": 2})
+
+
+def multiprocess_sft(tok_path: str):
+  return sft_config_tiny(**{"tokenizer": tok_path, "mesh.shape": (2, 2, 2),
+                            "steps": 2, "data.microbatches": 2})
