@@ -73,9 +73,13 @@ def get_config(arg=None):
   c.data.task = "arithmetic"
   # Task difficulty knobs, e.g. {"num_ops": 2, "max_operand": 20}.
   c.data.task_kwargs = ml_collections.ConfigDict({"num_ops": 2})
-  # JSONL of {"prompt", "answer"} instead of a task (host rewards).
+  # JSONL of {"prompt", "answer"} instead of a task (host rewards), or a
+  # benchmark file read by r1jax.data.benchmarks when `format` names it
+  # (gsm8k, math500, aime2024, gpqa_diamond).
   c.data.train_file = ""
+  c.data.format = ""
   c.data.eval_file = ""
+  c.data.eval_format = ""
   # Seeds of the training and held-out prompt streams (disjoint streams).
   c.data.seed = 0
   c.data.eval_seed = 1
@@ -141,7 +145,51 @@ def get_config(arg=None):
   if a.variant == "tiny" or a.runlocal:
     c.optim.lr = 1e-3
     c.steps = 20
-  elif a.variant != "tiny":
+  elif a.variant in ACCELERATOR:
+    accelerator_recipe(c, a.variant)
+  else:
     raise ValueError(f"configs/r1_zero.py: unknown variant {a.variant!r}; "
-                     "known: tiny")
+                     f"known: tiny, {', '.join(ACCELERATOR)}")
   return c
+
+
+# Qwen2.5 base checkpoints on GSM8K / MATH with math-verify rewards:
+# (max_new_tokens, microbatches).
+ACCELERATOR = {"qwen2.5-0.5b": (1024, 4), "qwen2.5-1.5b": (2048, 8)}
+
+
+def accelerator_recipe(c, variant: str) -> None:
+  """R1-Zero hyperparameters [R1v2 Table: lr 3e-6, beta 0.001, T 1.0,
+  G 16, 32 questions per step, reference refreshed every 400 steps, the
+  rollout split into 16 minibatches, 1 epoch]; completion budget cut from
+  32768 to what a small model on one accelerator can afford."""
+  max_new, micro = ACCELERATOR[variant]
+  # The Hugging Face base checkpoint directory (config.json, safetensors,
+  # tokenizer.json): REQUIRED, e.g. --config.init_from=/ckpt/Qwen2.5-1.5B.
+  c.init_from = "/path/to/" + {"qwen2.5-0.5b": "Qwen2.5-0.5B",
+                               "qwen2.5-1.5b": "Qwen2.5-1.5B"}[variant]
+  c.model.preset = variant
+  c.model.dtype = "bfloat16"
+  c.model.remat = "full"
+  # GSM8K train (openai/grade-school-math train.jsonl); MATH-500 held out.
+  c.data.train_file = "/path/to/gsm8k/train.jsonl"
+  c.data.format = "gsm8k"
+  c.data.eval_file = "/path/to/MATH-500/test.jsonl"
+  c.data.eval_format = "math500"
+  c.max_prompt_len = 512
+  c.rl.num_prompts = 32
+  c.rl.group_size = 16
+  c.rl.max_new_tokens = max_new
+  c.rl.minibatches = 16
+  c.rl.microbatches = micro
+  c.rl.host_rewards = True  # math-verify on the host
+  c.rl.cache_dtype = "bfloat16"
+  c.loss.beta = 0.001
+  c.optim.lr = 3e-6
+  c.optim.warmup_steps = 10
+  c.optim.weight_decay = 0.0
+  c.steps = 1000
+  c.eval.every = 50
+  c.eval.num_prompts = 500
+  c.eval.k = 4
+  c.checkpoint.every = 50

@@ -10,6 +10,10 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output / resume directory.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first: one "
+    "process per host (Cloud TPU pod slices, multi-node GPU); every host "
+    "runs the same command.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 STAGES = ("generate", "sft", "pretrain", "grpo", "r1_zero_demo")
@@ -17,6 +21,9 @@ STAGES = ("generate", "sft", "pretrain", "grpo", "r1_zero_demo")
 
 def main(argv):
   del argv
+  if _DISTRIBUTED.value:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.distributed.initialize()
   config = _CONFIG.value
   if config.stage not in STAGES:
     raise app.UsageError(f"config.stage={config.stage!r}; known: {STAGES}")

@@ -72,6 +72,7 @@ def _train_tokenizer(c, pre, base: str) -> None:
   tok_lib.train_sentencepiece(
       texts, os.path.join(base, "tokenizer"), vocab_size=t.vocab_size,
       split_by_whitespace=t.split_by_whitespace,
+      split_by_unicode_script=t.split_by_unicode_script,
       max_sentencepiece_length=t.max_sentencepiece_length)
 
 

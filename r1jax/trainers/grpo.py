@@ -21,7 +21,7 @@ from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
-from r1jax.data import tasks, templates
+from r1jax.data import benchmarks, tasks, templates
 from r1jax.losses import grpo as grpo_loss
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
@@ -71,6 +71,13 @@ def validate(c) -> None:
   if not c.data.train_file and not tasks.is_task(c.data.task):
     raise ValueError(f"config.data.task={c.data.task!r}; known: "
                      f"{tasks.names()} (or set config.data.train_file)")
+  for f in ("format", "eval_format"):
+    if c.data[f] and c.data[f] not in benchmarks.LOADERS:
+      raise ValueError(f"config.data.{f}={c.data[f]!r}; allowed: '' (JSONL "
+                       f"of prompt/answer) or {sorted(benchmarks.LOADERS)}")
+  if c.init_from and not os.path.exists(c.init_from):
+    raise ValueError(f"config.init_from={c.init_from!r}: not found (a "
+                     "Hugging Face model directory or an r1jax workdir)")
   for f in ("train_file", "eval_file"):
     if c.data[f] and not os.path.exists(c.data[f]):
       raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")

@@ -14,7 +14,7 @@ from jax.sharding import NamedSharding
 
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
-from r1jax.data import jsonl, tasks, templates
+from r1jax.data import benchmarks, jsonl, tasks, templates
 from r1jax.evaluation import passk
 from r1jax.rewards import extract
 from r1jax.rewards import registry as reward_registry
@@ -30,8 +30,13 @@ class Prompts:
     self.task = None
     self.records = None
     if c.data.train_file:
-      self.records = jsonl.load_rl(c.data.train_file)
-      self.eval_records = (jsonl.load_rl(c.data.eval_file)
+      fmt = c.data.get("format", "")
+      load = ((lambda p: benchmarks.load(fmt, p)) if fmt  # noqa: E731
+              else jsonl.load_rl)
+      self.records = load(c.data.train_file)
+      eval_fmt = c.data.get("eval_format", "") or fmt
+      self.eval_records = ((benchmarks.load(eval_fmt, c.data.eval_file)
+                            if eval_fmt else jsonl.load_rl(c.data.eval_file))
                            if c.data.eval_file else [])
     else:
       self.task = tasks.get(c.data.task, **dict(c.data.task_kwargs))

@@ -133,3 +133,21 @@ def test_grpo_config_errors_name_the_field(override, field, tok_path,
 def test_sft_config_errors_name_the_field(override, field):
   with pytest.raises(ValueError, match=field.replace(".", r"\.")):
     sft.validate(util.sft_config_tiny(**override))
+
+
+def test_host_rewards_on_a_gsm8k_file(tmp_path, tok_path):
+  """Two-program path: math-verify accuracy on the host, GSM8K format."""
+  rows = [{"question": f"What is {i} + {i}?",
+           "answer": f"{i} plus {i}.\n#### {2 * i}"} for i in range(12)]
+  path = tmp_path / "gsm8k.jsonl"
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  c = util.grpo_config(tok_path, **{
+      "data.train_file": str(path), "data.format": "gsm8k",
+      "data.eval_file": str(path), "rl.host_rewards": True, "steps": 2,
+      "eval.num_prompts": 4, "eval.k": 2, "rewards.language": 0.5})
+  out = grpo.run(c, str(tmp_path / "run"))
+  for k in ("reward/accuracy", "reward/format", "reward/language",
+            "reward/total", "loss", "eval/pass@1"):
+    assert k in out, k
+  rows = util.metric_rows(str(tmp_path / "run"))
+  assert sorted(rows) == [0, 1, 2]
