@@ -24,11 +24,18 @@ import statistics
 import tempfile
 import time
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from r1jax import sharding as shd
+from r1jax.losses import grpo as grpo_loss
 from r1jax.models import ModelConfig, hf, init_params
+from r1jax.rewards.device import combine, vocab
+from r1jax.sampling import Sampling
+from r1jax.trainers import common, grpo_step
 
 CFG = ModelConfig(vocab_size=32000, num_layers=8, embed_dim=512, num_heads=8,
                   num_kv_heads=2, head_dim=64, mlp_dim=1408, qkv_bias=True,
@@ -145,12 +152,105 @@ def trl_seconds_per_step(model_dir: str, *, steps: int, warmup: int,
   return statistics.median(times[warmup:])
 
 
+def _spec(cfg: ModelConfig, prompts, group, completion_len, beta, rewards):
+  lc = grpo_loss.make_config("grpo", beta=beta)
+  return grpo_step.RLSpec(
+      cfg=cfg, num_prompts=prompts, group=group,
+      max_new_tokens=completion_len, sampling=Sampling(temperature=1.0),
+      stop_ids=(), pad_id=0, loss=lc, rewards=rewards)
+
+
+def _median_time(fn, steps: int, warmup: int) -> tuple[float, list]:
+  times = []
+  for s in range(warmup + steps):
+    t = time.perf_counter()
+    fn(s)
+    times.append(time.perf_counter() - t)
+  return statistics.median(times[warmup:]), times
+
+
 def r1jax_seconds_per_step(params, cfg: ModelConfig, *, steps: int,
                            warmup: int, prompts: int = 4, group: int = 8,
                            completion_len: int = 128,
-                           beta: float = 0.04) -> float:
-  """Median wall seconds per r1jax GRPO step (same workload as TRL's)."""
-  raise NotImplementedError("lead fills this in")
+                           beta: float = 0.04) -> dict:
+  """Median wall seconds per r1jax GRPO step (same workload as TRL's), for
+  the one-program step (jnp reward) and the two-program split (a random
+  Python reward between rollout and update, as TRL's)."""
+  mesh = jax.tree.leaves(params)[0].sharding.mesh
+  tx = optax.adamw(1e-6)
+  rng = np.random.default_rng(0)
+  ids = rng.integers(3, cfg.vocab_size, (prompts, PROMPT_LEN)).astype(np.int32)
+  toks, mask = jnp.asarray(ids), jnp.ones_like(jnp.asarray(ids))
+  # A jnp reward: the format reward over made-up tag ids (cheap, like TRL's
+  # random reward; its value does not matter for the timing).
+  tags = vocab.Tags((3,), (4,), (5,), (6,))
+  rewards = combine.DeviceRewardSpec(weights=(("format", 1.0),),
+                                     task="none", tags=tags)
+  spec = _spec(cfg, prompts, group, completion_len, beta, rewards)
+  out = {}
+  with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
+    # ONE PROGRAM: rollout + reward + advantages + update.
+    state = common.init_state(jax.tree.map(jnp.copy, params), tx)
+    ref = jax.tree.map(jnp.copy, params)
+    step = jax.jit(grpo_step.make_rl_step(spec, tx), donate_argnums=(0,))
+    batch = {"prompts": toks, "pmask": mask, "answers": {},
+             "class_V": jnp.zeros((cfg.vocab_size,), jnp.int32)}
+    box = {"state": state}
+
+    def one(s):
+      box["state"], m, x = step(box["state"], ref, batch,
+                                jax.random.key(s))
+      assert int(x["length"].min()) == completion_len
+      jax.block_until_ready(box["state"])
+
+    out["one_program"], t1 = _median_time(one, steps, warmup)
+    # TWO PROGRAMS: rollout, a Python reward on the host, update.
+    rollout = jax.jit(grpo_step.make_rollout(spec))
+    learn = jax.jit(grpo_step.make_learn(spec, tx), donate_argnums=(0,))
+
+    def two(s):
+      comp = rollout(box["state"]["params"], toks, mask, jax.random.key(s))
+      host = jax.device_get(comp)
+      r = np.array([random.random() for _ in host.length_B], np.float32)
+      box["state"], _ = learn(box["state"], ref, toks, mask, comp,
+                              jnp.asarray(r), jax.random.key(s))
+      jax.block_until_ready(box["state"])
+
+    out["two_programs"], t2 = _median_time(two, steps, warmup)
+  print("r1jax step times (one program): "
+        + ", ".join(f"{t:.2f}" for t in t1) + f" s (first {warmup} warmup)")
+  print("r1jax step times (two programs): "
+        + ", ".join(f"{t:.2f}" for t in t2) + " s")
+  return out
+
+
+def step_flops(cfg: ModelConfig, prompts, group, completion_len,
+               beta) -> float:
+  """Model FLOPs of one step: 2N per token forward (sampling, reference),
+  6N per token forward + backward (update), plus attention score FLOPs."""
+  n_head = cfg.vocab_size * cfg.embed_dim
+  # Non-embedding params (the lookup is free; the output head is not).
+  n = cfg.num_params() - n_head * (1 if cfg.tie_embeddings else 2)
+  b, s = prompts * group, PROMPT_LEN + completion_len
+  attn = lambda q, k: 4 * cfg.num_layers * cfg.num_heads * cfg.head_dim * q * k  # noqa
+  sample = (2 * n * (prompts * PROMPT_LEN + b * completion_len)
+            + 2 * n_head * (prompts + b * completion_len)
+            + attn(prompts * PROMPT_LEN, PROMPT_LEN / 2)
+            + attn(b * completion_len, PROMPT_LEN + completion_len / 2))
+  fwd = 2 * n * b * s + 2 * n_head * b * completion_len + attn(b * s, s / 2)
+  return sample + 3 * fwd + (fwd if beta > 0 else 0)
+
+
+def matmul_peak(n: int = 2048, reps: int = 10) -> float:
+  """Measured float32 matmul FLOP/s of the default device."""
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  t = time.perf_counter()
+  for _ in range(reps):
+    out = f(a)
+  out.block_until_ready()
+  return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def main():
@@ -181,8 +281,17 @@ def main():
     print(f"TRL GRPOTrainer: {theirs:.2f} s/step (load average now "
           f"{os.getloadavg()[0]:.2f})")
   if not a.skip_r1jax:
-    ours = r1jax_seconds_per_step(params, CFG, **kw)
-    print(f"r1jax GRPO: {ours:.2f} s/step")
+    print("load average before r1jax: %.2f" % os.getloadavg()[0])
+    times = r1jax_seconds_per_step(params, CFG, **kw)
+    ours = times["one_program"]
+    flops = step_flops(CFG, kw["prompts"], kw["group"], kw["completion_len"],
+                       kw["beta"])
+    peak = matmul_peak()
+    print(f"r1jax GRPO, one program (jnp reward): {ours:.2f} s/step")
+    print(f"r1jax GRPO, two programs (Python reward between rollout and "
+          f"update): {times['two_programs']:.2f} s/step")
+    print(f"model FLOPs per step: {flops / 1e12:.3f} TFLOP; measured matmul "
+          f"peak {peak / 1e9:.0f} GFLOP/s; MFU {flops / ours / peak:.1%}")
   if theirs is not None and ours is not None:
     print(f"speedup_vs_trl={theirs / ours:.2f}")
 
