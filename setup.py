@@ -43,7 +43,9 @@ setuptools.setup(
     extras_require={
         # Reference implementations for tests only (CPU build of torch).
         "test": ["pytest>=9.0", "pytest-xdist>=3.8", "torch==2.13.0",
-                 "transformers>=5.23"],
+                 "transformers>=5.23",
+                 # Executes notebooks/ in CI.
+                 "nbclient>=0.11", "nbformat>=5.11", "ipykernel>=7.4"],
         "bench": ["torch==2.13.0", "transformers>=5.23", "trl>=1.16.0"],
     },
 )
