@@ -50,40 +50,40 @@ def _slip(rng, value: int) -> int:
   return value + rng.choice((-10, -2, -1, 1, 2, 10))
 
 
-def _worked(rng, start: int, steps, slip_at: int, fix: bool
-            ) -> tuple[str, int, bool]:
-  """Worked steps "a op b = c ." left to right; (text, answer, reflected).
+def _worked(rng, start: int, steps, p_slip: float = 0.0, p_fix: float = 0.0,
+            p_check: float = 0.0) -> tuple[str, int]:
+  """Worked steps "a+b=c." left to right; (text, answer).
 
-  Step `slip_at` (-1: none) writes a wrong result; with `fix` the writer
-  notices ("wait , let me check : ...") and redoes the step correctly,
-  otherwise the wrong value is carried on to a wrong answer.
+  Each step's result is a slip with probability `p_slip`. After a slip the
+  writer checks the step with probability `p_fix`, after a right result
+  with probability `p_check` ("wait, let me check: a+b=c." then "i made a
+  mistake." or "correct."); a check always finds the right value and the
+  chain goes on from it, an unchecked slip is carried on to a wrong answer.
+  Steps have no inner spaces: with digits split, a space costs a token.
   """
-  value, parts, reflected = start, [], False
-  for i, (op, operand) in enumerate(steps):
+  value, parts = start, []
+  for op, operand in steps:
     true = {"+": value + operand, "-": value - operand,
             "*": value * operand, "/": value // operand}[op]
-    line = f"{value} {op} {operand} ="
-    if i == slip_at:
-      wrong = _slip(rng, true)
-      if fix:
-        parts.append(f"{line} {wrong} . wait , let me check : {line} {true} "
-                     f". i made a mistake , it is {true} .")
-        reflected = True
-      else:
-        parts.append(f"{line} {wrong} .")
-        true = wrong
-    else:
-      parts.append(f"{line} {true} .")
-    value = true
-  return " ".join(parts), value, reflected
+    line = f"{value}{op}{operand}="
+    slip = rng.random() < p_slip
+    written = _slip(rng, true) if slip else true
+    parts.append(f"{line}{written}.")
+    if rng.random() < (p_fix if slip else p_check):
+      verdict = "i made a mistake." if slip else "correct."
+      parts.append(f"wait, let me check: {line}{true}. {verdict}")
+      written = true
+    value = written
+  return " ".join(parts), value
 
 
 @register("r1_zero_base")
 def r1_zero_base(num_docs: int = 8000, seed: int = 100,
                  template: str = "r1_zero", p_direct: float = 0.3,
-                 p_untagged: float = 0.3, p_slip: float = 0.3,
-                 p_fix: float = 0.3, num_ops: int = 2, max_operand: int = 9,
-                 allow_division: bool = False, exclude_seed: int = -1,
+                 p_untagged: float = 0.3, p_slip: float = 0.1,
+                 p_fix: float = 0.5, p_check: float = 0.15,
+                 num_ops: int = 3, max_operand: int = 5,
+                 allow_division: bool = True, exclude_seed: int = -1,
                  exclude_count: int = 0) -> list[dict[str, Any]]:
   """An imperfect base model's pretraining text for the R1-Zero demo.
 
@@ -91,15 +91,16 @@ def r1_zero_base(num_docs: int = 8000, seed: int = 100,
   followed by one response written in one of these styles:
   - direct (`p_direct`): `<think>` restates the question, then the answer
     tags; a tiny model cannot do the whole chain at once, so imitating
-    these is short and often wrong (so RL can make responses longer);
-  - untagged (`p_untagged`): worked steps, then "the answer is N ." with
+    these is short and often wrong (RL can make responses longer);
+  - untagged (`p_untagged`): worked steps, then "the answer is N." with
     no tags (format and accuracy rewards both 0: the format reward has
     something to select against);
-  - worked (the rest): `<think> steps </think> <answer> N </answer>`; with
-    probability `p_slip` one step has an arithmetic slip, which with
-    probability `p_fix` is noticed and corrected ("wait , let me check
-    ... i made a mistake": R1's reflective words), else carried on to a
-    wrong answer.
+  - worked (the rest): `<think> steps </think> <answer> N </answer>` where
+    a step is a slip with probability `p_slip`, and is checked ("wait, let
+    me check: ...": R1's reflective words) with probability `p_fix` after
+    a slip and `p_check` otherwise; a check always finds the right value,
+    an unchecked slip gives a wrong answer. So checking is rare but pays,
+    something RL can select.
   The problems of the task stream `exclude_seed` (its first
   `exclude_count`: the RL held-out prompts) are left out. Deterministic in
   the arguments.
@@ -123,12 +124,10 @@ def r1_zero_base(num_docs: int = 8000, seed: int = 100,
       question = arithmetic.chain_expression(start, steps)
       body = f"<think> {question} </think> <answer> {answer} </answer>"
     elif style < p_direct + p_untagged:
-      text, value, _ = _worked(rng, start, steps, -1, False)
-      body = f"{text} the answer is {value} ."
+      text, value = _worked(rng, start, steps)
+      body = f"{text} the answer is {value}."
     else:
-      slip_at = rng.randrange(len(steps)) if rng.random() < p_slip else -1
-      text, value, _ = _worked(rng, start, steps, slip_at,
-                               rng.random() < p_fix)
+      text, value = _worked(rng, start, steps, p_slip, p_fix, p_check)
       body = f"<think> {text} </think> <answer> {value} </answer>"
     docs.append({"text": templates.render(template, ex["prompt"]) + " "
                          + body})

@@ -48,7 +48,7 @@ def validate(c) -> None:
     raise ValueError("config.pretrain.stage must be pretrain and "
                      "config.grpo.stage grpo")
   sft.validate(pre)
-  rl.init_from = "-"  # Set at run time; validate as if given.
+  rl.init_from = ""  # WORKDIR/base, which does not exist yet.
   grpo.validate(rl)
 
 
@@ -67,7 +67,8 @@ def _train_tokenizer(c, pre, base: str) -> None:
   """WORKDIR/base/tokenizer.model from the corpus, with demo options."""
   if os.path.exists(os.path.join(base, "tokenizer.model")):
     return
-  texts = [r["text"] for r in sft._records(pre)[0][:20000]]  # pylint: disable=protected-access
+  records, _ = sft._records(pre)  # pylint: disable=protected-access
+  texts = [r["text"] for r in records[:20000]]
   t = c.tokenizer
   tok_lib.train_sentencepiece(
       texts, os.path.join(base, "tokenizer"), vocab_size=t.vocab_size,
@@ -107,13 +108,16 @@ def results(c, rl_dir: str, times: dict, cached: bool) -> dict:
   out["k"] = int(g.eval.k)
   out["rl_steps"] = int(g.steps)
   out["pretrain_steps"] = int(c.pretrain.steps)
-  for name in ("length/mean", "reflection/frac_any", "reflection/words_mean",
-               "reward/accuracy", "reward/format"):
+  # Training curves: means over the first and the last few steps.
+  out["train_first_last"] = {}
+  for name in ("reward/accuracy", "reward/format", "length/mean",
+               "reflection/frac_any", "reflection/words_mean"):
     if name in m:
       v = m[name][1]
       n = max(1, min(5, len(v) // 4))
-      out[f"train_{name}_first{n}"] = float(np.nanmean(v[:n]))
-      out[f"train_{name}_last{n}"] = float(np.nanmean(v[-n:]))
+      out["train_first_last"][name] = {
+          "steps": n, "first": float(np.nanmean(v[:n])),
+          "last": float(np.nanmean(v[-n:]))}
   out["wall_time_s"] = times
   return out
 
