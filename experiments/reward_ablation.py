@@ -18,12 +18,16 @@ WORKDIR/ablation.png (held-out pass@1 against the GRPO step, per arm).
 import argparse
 import json
 import os
+import sys
 
 from absl import logging
 
-from configs import r1_zero_demo
-from r1jax import metrics
-from r1jax.trainers import demo
+# configs/ is a directory of the repository, not of the installed package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+from configs import r1_zero_demo  # pylint: disable=g-import-not-at-top,wrong-import-position
+from r1jax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from r1jax.trainers import demo  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _LANG = {"grpo.data.task": "multilingual_arithmetic",
          "grpo.data.task_kwargs.lang": "de", "grpo.rl.host_rewards": True}
