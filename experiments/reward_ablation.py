@@ -29,8 +29,10 @@ from configs import r1_zero_demo  # pylint: disable=g-import-not-at-top,wrong-im
 from r1jax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 from r1jax.trainers import demo  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+# German prompts cost more tokens with the demo's (English) tokenizer.
 _LANG = {"grpo.data.task": "multilingual_arithmetic",
-         "grpo.data.task_kwargs.lang": "de", "grpo.rl.host_rewards": True}
+         "grpo.data.task_kwargs.lang": "de", "grpo.rl.host_rewards": True,
+         "grpo.max_prompt_len": 256}
 ARMS = {
     "grpo": {},
     "format0": {"grpo.rewards.format": 0.0},
@@ -66,20 +68,31 @@ def main():
   ap.add_argument("--arms", default=",".join(ARMS))
   ap.add_argument("--rl_steps", type=int, default=40)
   ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--rerun", action="store_true",
+                  help="rerun arms whose results.json exists")
   a = ap.parse_args()
   logging.set_verbosity(logging.WARNING)
   arms = a.arms.split(",")
   for n in arms:
     if n not in ARMS:
       raise SystemExit(f"--arms: unknown arm {n!r}; known: {list(ARMS)}")
-  rows, shared_base = {}, None
+  # Arms run before (another invocation, same workdir) stay in the table.
+  summary = os.path.join(a.workdir, "ablation.json")
+  rows = json.load(open(summary)) if os.path.exists(summary) else {}
+  shared_base = next((os.path.join(a.workdir, n, "base") for n in ARMS
+                      if os.path.exists(os.path.join(a.workdir, n, "base"))),
+                     None)
   for name in arms:
     wd = os.path.join(a.workdir, name)
     os.makedirs(wd, exist_ok=True)
     if shared_base and not os.path.exists(os.path.join(wd, "base")):
       os.symlink(shared_base, os.path.join(wd, "base"))
     print(f"== arm {name}: {ARMS[name] or 'the recipe as is'}", flush=True)
-    res = demo.run(arm_config(name, a.seed, a.rl_steps), wd)
+    done = os.path.join(wd, "results.json")
+    if os.path.exists(done) and not a.rerun:  # finished earlier: reuse
+      res = json.load(open(done))
+    else:
+      res = demo.run(arm_config(name, a.seed, a.rl_steps), wd)
     shared_base = shared_base or os.path.join(wd, "base")
     rl_dir = os.path.join(wd, "rl")
     rows[name] = {k: res.get(k) for k in KEYS}
@@ -90,9 +103,9 @@ def main():
     rows[name]["rl_wall_s"] = res.get("wall_time_s", {}).get("grpo") \
         if isinstance(res.get("wall_time_s"), dict) else None
     print(json.dumps({name: rows[name]}), flush=True)
+    with open(summary, "w") as f:  # after every arm: nothing lost
+      json.dump(rows, f, indent=2)
 
-  with open(os.path.join(a.workdir, "ablation.json"), "w") as f:
-    json.dump(rows, f, indent=2)
   cols = ["base_heldout_accuracy", "final_heldout_accuracy", "gain",
           "eval/cons@k", "eval/format", "reward/language", "length/mean",
           "reflection/words_mean"]
@@ -105,7 +118,7 @@ def main():
   with open(os.path.join(a.workdir, "ablation.md"), "w") as f:
     f.write(table + "\n")
   print(table)
-  _plot(a.workdir, arms)
+  _plot(a.workdir, [n for n in ARMS if n in rows])
 
 
 def _plot(workdir: str, arms) -> None:
