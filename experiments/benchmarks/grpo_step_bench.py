@@ -36,11 +36,9 @@ from r1jax.models import ModelConfig, hf, init_params
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling
 from r1jax.trainers import common, grpo_step
+# The same model and matmul peak as the sampler benchmark (this directory).
+from sampler_bench import CFG, matmul_peak  # pylint: disable=g-bad-import-order
 
-CFG = ModelConfig(vocab_size=32000, num_layers=8, embed_dim=512, num_heads=8,
-                  num_kv_heads=2, head_dim=64, mlp_dim=1408, qkv_bias=True,
-                  tie_embeddings=True, rope_theta=1e6, family="qwen2",
-                  max_seq_len=4096)
 PROMPT_LEN = 64
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"  # ids 0, 1, 2; words "w3".."w31999"
 
@@ -239,18 +237,6 @@ def step_flops(cfg: ModelConfig, prompts, group, completion_len,
             + attn(b * completion_len, PROMPT_LEN + completion_len / 2))
   fwd = 2 * n * b * s + 2 * n_head * b * completion_len + attn(b * s, s / 2)
   return sample + 3 * fwd + (fwd if beta > 0 else 0)
-
-
-def matmul_peak(n: int = 2048, reps: int = 10) -> float:
-  """Measured float32 matmul FLOP/s of the default device."""
-  a = jnp.ones((n, n), jnp.float32)
-  f = jax.jit(lambda x: x @ x)
-  f(a).block_until_ready()
-  t = time.perf_counter()
-  for _ in range(reps):
-    out = f(a)
-  out.block_until_ready()
-  return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def main():

@@ -7,6 +7,7 @@ bad_steps}; reference params (GRPO) are a separate argument.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
@@ -166,6 +167,32 @@ def model(c, mesh, rules_, vocab_size: int, seed: int):
                      f"{cfg.vocab_size} embeddings (config.tokenizer / "
                      "config.model.hf_dir / config.init_from)")
   return cfg, params
+
+
+def split_rows(x, n: int):
+  """[B, ...] -> [n, B/n, ...]; micro-batch i takes rows i, i+n, ... so
+  every micro-batch spans all the devices the rows are sharded over."""
+  return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
+
+
+def write_config(c, workdir: str) -> None:
+  """The run's config as JSON in the workdir (process 0)."""
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(c.to_json_best_effort(indent=2))
+
+
+def finish(c, workdir: str, cfg, params, last: dict) -> dict:
+  """After training: optional HF export and final_metrics.json (process
+  0). Returns `last`."""
+  if jax.process_index() == 0:
+    if c.checkpoint.export_hf:
+      ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params)
+    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
+                indent=2)
+  return last
 
 
 def to_host(tree) -> Any:

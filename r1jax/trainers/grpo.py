@@ -9,14 +9,12 @@ Sections: config validation; mesh, tokenizer and model; the compiled step
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
@@ -134,10 +132,7 @@ def build(c, workdir: str):
 def run(c, workdir: str) -> dict:
   """Trains; returns the last metrics (with the final evaluation)."""
   validate(c)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(c.to_json_best_effort(indent=2))
+  common.write_config(c, workdir)
   b = build(c, workdir)
   mesh, rules, tok, cfg, spec = b["mesh"], b["rules"], b["tok"], b["cfg"], \
       b["spec"]
@@ -242,11 +237,4 @@ def run(c, workdir: str) -> dict:
                  evaluate=evaluate if c.eval.num_prompts else None),
       total_steps=c.steps, tokens_per_step=lambda m: m["tokens_generated"],
       flops_per_token=fpt)
-  if c.checkpoint.export_hf and jax.process_index() == 0:
-    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
-                       carry["train"]["params"])
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
-                indent=2)
-  return last
+  return common.finish(c, workdir, cfg, carry["train"]["params"], last)

@@ -61,12 +61,6 @@ class RLSpec:
     return self.loss.beta > 0
 
 
-def _split(x, n: int):
-  """[B, ...] -> [n, B/n, ...]; micro-batch i takes rows i, i+n, ... so
-  every micro-batch spans all the devices the rows are sharded over."""
-  return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
-
-
 def _reduce(stacked: dict) -> dict:
   """Reduces per-micro-batch aux over the leading axis by key suffix."""
   out = {}
@@ -129,10 +123,11 @@ def _logp_scan(params, spec: RLSpec, rows: dict, n: int):
                               mb["pos"], spec.max_new_tokens,
                               spec.sampling.temperature)
     return None, jax.lax.stop_gradient(logp)
-  split = {k: _split(rows[k], n) for k in ("tokens", "seg", "pos")}
+  split = {k: common.split_rows(rows[k], n)
+           for k in ("tokens", "seg", "pos")}
   _, logp = jax.lax.scan(body, None, split)
   b = rows["tokens"].shape[0]
-  return jnp.swapaxes(logp, 0, 1).reshape(b, -1)  # undo _split
+  return jnp.swapaxes(logp, 0, 1).reshape(b, -1)  # undo split_rows
 
 
 def make_learn(spec: RLSpec, tx):
@@ -203,8 +198,9 @@ def make_learn(spec: RLSpec, tx):
 
       zeros = jax.tree.map(jnp.zeros_like, state["params"])
       grads, aux = jax.lax.scan(micro, zeros,
-                                jax.tree.map(lambda x: _split(x, n_micro),
-                                             mini))
+                                jax.tree.map(
+                                    lambda x: common.split_rows(x, n_micro),
+                                    mini))
       aux = _reduce(aux)
       state, gnorm = common.apply_if_finite(state, grads, aux["loss_sum"],
                                             tx)
@@ -217,8 +213,9 @@ def make_learn(spec: RLSpec, tx):
               else jnp.arange(rows["tokens"].shape[0]))
       shuffled = jax.tree.map(lambda x: jnp.take(x, perm, axis=0), rows)
       return jax.lax.scan(minibatch, state,
-                          jax.tree.map(lambda x: _split(x, n_mini),
-                                       shuffled))
+                          jax.tree.map(
+                              lambda x: common.split_rows(x, n_mini),
+                              shuffled))
 
     state, aux = jax.lax.scan(
         epoch, state, jax.random.split(rng, spec.updates_per_batch))

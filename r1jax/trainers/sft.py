@@ -12,7 +12,6 @@ target tokens, so it does not depend on micro-batching or the mesh.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Callable
 
@@ -29,10 +28,6 @@ from r1jax.models.transformer import ModelConfig, Transformer
 from r1jax.trainers import common, loop
 
 KEYS = ("tokens", "segment_ids", "positions", "loss_mask")
-
-
-def _split(x, n: int):
-  return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
 
 
 def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
@@ -56,7 +51,8 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
 
     zeros = jax.tree.map(jnp.zeros_like, state["params"])
     grads, (loss, nll, count, correct) = jax.lax.scan(
-        micro, zeros, {k: _split(batch[k], microbatches) for k in KEYS})
+        micro, zeros,
+        {k: common.split_rows(batch[k], microbatches) for k in KEYS})
     loss = loss.sum()
     new, gnorm = common.apply_if_finite(state, grads, loss, tx)
     new = dict(new, step=state["step"] + 1)
@@ -109,10 +105,7 @@ def _records(c) -> tuple[list[dict], bool]:
 
 def run(c, workdir: str) -> dict:
   validate(c)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(c.to_json_best_effort(indent=2))
+  common.write_config(c, workdir)
   d = c.data
   mesh = shd.make_mesh(tuple(c.mesh.shape))
   rules = common.rules(c)
@@ -154,11 +147,4 @@ def run(c, workdir: str) -> dict:
       c, workdir, carry, loop.Hooks(step=step_fn, host_metrics=host_metrics),
       total_steps=c.steps, tokens_per_step=lambda m: d.batch_size * d.seq_len,
       flops_per_token=6 * cfg.num_params())
-  if c.checkpoint.export_hf and jax.process_index() == 0:
-    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg,
-                       carry["train"]["params"])
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
-                indent=2)
-  return last
+  return common.finish(c, workdir, cfg, carry["train"]["params"], last)
