@@ -139,13 +139,13 @@ def get_config(arg=None):
   p.data.corpus_kwargs.exclude_count = g.eval.get_ref("num_prompts")
 
   if a.variant == "short" or a.runlocal:
-    # The test's run (tests/trainers/demo_test.py), ~2.5 minutes: two
+    # The test's run (tests/trainers/demo_test.py), ~3 minutes: two
     # operations per problem, so a shorter pretraining gives a usable base.
     c.task.num_ops = 2
     p.data.batch_size = 4
     p.steps = 1000
     p.optim.lr = 2e-3
-    g.steps = 25
+    g.steps = 40
     g.eval.num_prompts = 64
     g.eval.every = 0
   elif a.variant != "cpu":

@@ -76,8 +76,10 @@ class Attention(nn.Module):
   cfg: "object"
 
   @nn.compact
-  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv, cache_index,
-               layer=0):
+  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv=None,
+               cache_index=None):
+    """`kv`: this layer's cache {"k", "v": [B, K, S, H]} or None; the T new
+    keys/values are written at slots cache_index.. and returned updated."""
     c = self.cfg
     d, n, k, h = c.embed_dim, c.num_heads, c.num_kv_heads, c.head_dim
     wq = param(self, "q_proj", (d, n, h), ("embed", "heads", "head_dim"))
@@ -101,29 +103,57 @@ class Attention(nn.Module):
     q = apply_rope(q, positions_BxT, inv_freq)
     key = apply_rope(key, positions_BxT, inv_freq)
 
-    new_kv = None
-    if kv is not None:
-      # `kv` holds ALL layers' entries [L, B, S, K, H]; it travels in the scan
-      # carry so the write below is in place (no per-step cache copy).
-      kdt = kv["k"].dtype
-      at = (layer, 0, cache_index, 0, 0)
-      names = ("layers", "cache_batch", "cache_len", "cache_heads", None)
-      new_kv = {n: constrain(jax.lax.dynamic_update_slice(
-          kv[n], x_new.astype(kdt)[None], at), names)
-                for n, x_new in (("k", key), ("v", val))}
-      key, val = (jax.lax.dynamic_index_in_dim(new_kv[n], layer, 0, False)
-                  .astype(c.dtype) for n in ("k", "v"))
-
-    b, t = x.shape[:2]
-    q_BxTxKxRxH = q.reshape(b, t, k, n // k, h)
-    logits = jnp.einsum("BTKRH,BSKH->BKRTS", q_BxTxKxRxH, key,
-                        preferred_element_type=jnp.float32)
-    logits = logits * (1.0 / math.sqrt(h))
-    logits = jnp.where(mask_BxTxS[:, None, None], logits, _NEG)
-    probs = jax.nn.softmax(logits, axis=-1).astype(c.dtype)
-    out = jnp.einsum("BKRTS,BSKH->BTKRH", probs, val).reshape(b, t, n, h)
+    if kv is None:  # training / no cache: keys are the T new tokens
+      out = attend(q, key, val, mask_BxTxS, "BSKH", c.dtype)
+      new_kv = None
+    else:
+      # In place: each layer's buffer is its own loop-carried array, and
+      # attention reads the UPDATED buffer (reading the old one while writing
+      # it, or one layer of a stacked [L, ...] cache, made XLA copy the cache
+      # every step). (B, K) lead so the read needs no transpose.
+      names = ("cache_batch", "cache_heads", "cache_len", None)
+      new_kv = {name: constrain(jax.lax.dynamic_update_slice(
+          kv[name], new.astype(kv[name].dtype).transpose(0, 2, 1, 3),
+          (0, 0, cache_index, 0)), names)
+                for name, new in (("k", key), ("v", val))}
+      key, val = new_kv["k"], new_kv["v"]
+      out = attend(q, key, val, mask_BxTxS, "BKSH", c.dtype)
     out = constrain(out, ("act_batch", "act_len", "act_heads", None))
-    return jnp.einsum("BTNH,NHD->BTD", out, wo.astype(c.dtype)), new_kv
+    # One (N*H) contraction: with two contracting dims XLA:CPU transposed
+    # o_proj to (H, N, D) on every decode step.
+    b, t = out.shape[:2]
+    wo_flat = wo.astype(c.dtype).reshape(n * h, d)
+    return out.reshape(b, t, n * h) @ wo_flat, new_kv
+
+
+def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype):
+  """Grouped-query softmax attention -> [B, T, N, H].
+
+  `kv_layout` is "BSKH" (keys of the new tokens) or "BKSH" (the cache). One
+  query token (decode) over the cache is a multiply-reduce rather than a
+  batched matmul: it reads each cached key once, and on CPU a [R, H] x
+  [H, S] dot per (row, kv head) made XLA transpose the whole cache first.
+  """
+  b, t, n, h = q_BxTxNxH.shape
+  k = key.shape[kv_layout.index("K")]
+  q_BxTxKxRxH = q_BxTxNxH.reshape(b, t, k, n // k, h)
+  scale = 1.0 / math.sqrt(h)
+  if t == 1 and kv_layout == "BKSH":
+    f32 = jnp.float32
+    q_BxKxRx1xH = q_BxTxKxRxH[:, 0, :, :, None].astype(f32)
+    logits_BxKxRxS = jnp.sum(q_BxKxRx1xH * key[:, :, None].astype(f32), -1)
+    logits_BxKxRxS = jnp.where(mask_BxTxS[:, :, None], logits_BxKxRxS * scale,
+                               _NEG)
+    probs = jax.nn.softmax(logits_BxKxRxS, axis=-1)
+    out = jnp.sum(probs[..., None] * val[:, :, None].astype(f32), -2)
+    return out.astype(dtype).reshape(b, 1, n, h)
+  logits = jnp.einsum(f"BTKRH,{kv_layout}->BKRTS", q_BxTxKxRxH,
+                      key.astype(dtype),
+                      preferred_element_type=jnp.float32) * scale
+  logits = jnp.where(mask_BxTxS[:, None, None], logits, _NEG)
+  probs = jax.nn.softmax(logits, axis=-1).astype(dtype)
+  out = jnp.einsum(f"BKRTS,{kv_layout}->BTKRH", probs, val.astype(dtype))
+  return out.reshape(b, t, n, h)
 
 
 class Mlp(nn.Module):

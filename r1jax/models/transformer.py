@@ -5,12 +5,16 @@ One forward serves training, prefill and decode:
   logits_BxTxV, cache = model.apply({"params": p}, tokens_BxT, positions_BxT,
                                     segment_ids_BxT, cache)
 
+(with a cache this is `forward_cached`, a pure function that samplers call
+directly with `decode_params`).
+
 * `segment_ids` (int32, 0 = padding): a token attends to earlier tokens of the
   same non-zero segment only. Packed documents get ids 1, 2, ...; a padded
   batch is `segment_ids = attention_mask`.
 * `cache` (optional) is an explicit pytree from `init_cache`: per layer keys
-  and values `[L, B, S, K, H]`, the segment id of every slot `[B, S]` and the
-  next free slot `index` (scalar). The T new tokens are written at slots
+  and values `[B, K, S, H]` (separate arrays, so a decode loop updates each
+  in place), the segment id of every slot `[B, S]` and the next free slot
+  `index` (scalar). The T new tokens are written at slots
   `index .. index + T - 1`; causality is by slot order, so prompts of
   different lengths are left-padded and decode writes every row at the same
   slot. Positions are explicit, so RoPE never sees the padding.
@@ -78,20 +82,22 @@ class ModelConfig:
 
 
 def init_cache(cfg: ModelConfig, batch: int, max_len: int,
-               dtype: Any = None) -> dict[str, jax.Array]:
+               dtype: Any = None) -> dict[str, Any]:
   """An empty KV cache for `batch` rows and `max_len` slots."""
-  shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+  shape = (batch, cfg.num_kv_heads, max_len, cfg.head_dim)
   dtype = dtype or cfg.dtype
-  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
+  return {"layers": tuple({"k": jnp.zeros(shape, dtype),
+                           "v": jnp.zeros(shape, dtype)}
+                          for _ in range(cfg.num_layers)),
           "segment_ids": jnp.zeros((batch, max_len), jnp.int32),
           "index": jnp.zeros((), jnp.int32)}
 
 
-def cache_logical_axes() -> dict[str, Any]:
+def cache_logical_axes(cfg: ModelConfig) -> dict[str, Any]:
   """Logical axis names of the cache pytree (for shardings_for)."""
-  kv = ("layers", "cache_batch", "cache_len", "cache_heads", None)
-  return {"k": kv, "v": kv, "segment_ids": ("cache_batch", "cache_len"),
-          "index": ()}
+  kv = ("cache_batch", "cache_heads", "cache_len", None)
+  return {"layers": tuple({"k": kv, "v": kv} for _ in range(cfg.num_layers)),
+          "segment_ids": ("cache_batch", "cache_len"), "index": ()}
 
 
 def attention_mask(q_seg_BxT, k_seg_BxS, q_slot_T, k_slot_S):
@@ -102,21 +108,21 @@ def attention_mask(q_seg_BxT, k_seg_BxS, q_slot_T, k_slot_S):
 
 
 class Block(nn.Module):
-  """Pre-norm attention + SwiGLU block; scanned over layers."""
+  """Pre-norm attention + SwiGLU block; scanned over layers in training."""
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, carry, layer, positions_BxT, mask_BxTxS, cache_index):
-    """carry = (x_BxTxD, kv of all layers or None); layer = scan index."""
-    x_BxTxD, kv = carry
+  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv=None,
+               cache_index=None):
+    """-> (x, this layer's updated cache or None)."""
     c = self.cfg
     h, new_kv = layers.Attention(c, name="attn")(
         layers.RMSNorm(c, name="input_norm")(x_BxTxD), positions_BxT,
-        mask_BxTxS, kv, cache_index, layer)
+        mask_BxTxS, kv, cache_index)
     x = x_BxTxD + h
     x = x + layers.Mlp(c, name="mlp")(layers.RMSNorm(c, name="post_norm")(x))
     x = constrain(x, ("act_batch", "act_len", "act_embed"))
-    return (x, new_kv), None
+    return x, new_kv
 
 
 def _block_stack(cfg: ModelConfig):
@@ -128,8 +134,20 @@ def _block_stack(cfg: ModelConfig):
                      static_argnums=())
   return nn.scan(
       block, variable_axes={"params": 0}, split_rngs={"params": True},
-      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+      in_axes=(nn.broadcast, nn.broadcast),
       length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+
+
+def _embed(embedding_VxD, tokens_BxT, cfg: ModelConfig):
+  x = jnp.take(embedding_VxD, tokens_BxT, axis=0).astype(cfg.dtype)
+  return constrain(x, ("act_batch", "act_len", "act_embed"))
+
+
+def _logits(x_BxTxD, head, spec: str, cfg: ModelConfig):
+  """float32 logits; spec "VD" (tied embedding) or "DV" (lm_head)."""
+  logits = jnp.einsum(f"BTD,{spec}->BTV", x_BxTxD, head.astype(cfg.dtype),
+                      preferred_element_type=jnp.float32)
+  return constrain(logits, ("act_batch", "act_len", "act_vocab"))
 
 
 class Transformer(nn.Module):
@@ -148,42 +166,74 @@ class Transformer(nn.Module):
     if positions_BxT is None:  # count of earlier real tokens in the row
       positions_BxT = jnp.maximum(
           jnp.cumsum(segment_ids_BxT != 0, axis=-1) - 1, 0)
-    if cache is None:
-      index = jnp.zeros((), jnp.int32)
-      k_seg = segment_ids_BxT
-      kv = None
-    else:
-      index = cache["index"]
-      k_seg = jax.lax.dynamic_update_slice(
-          cache["segment_ids"], segment_ids_BxT.astype(jnp.int32), (0, index))
-      kv = {"k": cache["k"], "v": cache["v"]}
-    q_slot = index + jnp.arange(t, dtype=jnp.int32)
-    k_slot = jnp.arange(k_seg.shape[1], dtype=jnp.int32)
-    mask_BxTxS = attention_mask(segment_ids_BxT, k_seg, q_slot, k_slot)
-
+    if cache is not None:  # never during init: params exist
+      return forward_cached(self.variables["params"], c, tokens_BxT,
+                            positions_BxT, segment_ids_BxT, cache, num_logits)
+    slot_T = jnp.arange(t, dtype=jnp.int32)
+    mask_BxTxS = attention_mask(segment_ids_BxT, segment_ids_BxT, slot_T,
+                                slot_T)
     embedding = layers.param(self, "embedding", (c.vocab_size, c.embed_dim),
                              ("vocab", "embed"))
-    x = jnp.take(embedding, tokens_BxT, axis=0).astype(c.dtype)
-    x = constrain(x, ("act_batch", "act_len", "act_embed"))
-    (x, new_kv), _ = _block_stack(c)(c, name="layers")(
-        (x, kv), jnp.arange(c.num_layers, dtype=jnp.int32), positions_BxT,
-        mask_BxTxS, index)
+    x, _ = _block_stack(c)(c, name="layers")(
+        _embed(embedding, tokens_BxT, c), positions_BxT, mask_BxTxS)
     x = layers.RMSNorm(c, name="final_norm")(x)
     if num_logits:
       x = x[:, -num_logits:]
     if c.tie_embeddings:
-      logits = jnp.einsum("BTD,VD->BTV", x, embedding.astype(c.dtype),
-                          preferred_element_type=jnp.float32)
-    else:
-      head = layers.param(self, "lm_head", (c.embed_dim, c.vocab_size),
-                          ("embed", "vocab"))
-      logits = jnp.einsum("BTD,DV->BTV", x, head.astype(c.dtype),
-                          preferred_element_type=jnp.float32)
-    logits = constrain(logits, ("act_batch", "act_len", "act_vocab"))
-    new_cache = None
-    if cache is not None:
-      new_cache = {**new_kv, "segment_ids": k_seg, "index": index + t}
-    return logits.astype(jnp.float32), new_cache
+      return _logits(x, embedding, "VD", c), None
+    head = layers.param(self, "lm_head", (c.embed_dim, c.vocab_size),
+                        ("embed", "vocab"))
+    return _logits(x, head, "DV", c), None
+
+
+def decode_params(params, cfg: ModelConfig):
+  """`params` laid out for `forward_cached` loops: a tuple of per-layer
+  trees instead of [L, ...] stacks, and the output head as [D, V].
+
+  Traced once before a decode loop, this copies the layer weights (one extra
+  copy of the weights in memory while sampling) so each step reads them in
+  place: slicing layer l of the stack inside the loop made XLA copy it every
+  step.
+  """
+  params = nn.meta.unbox(params)
+  out = dict(params)
+  out["layers"] = tuple(jax.tree.map(lambda w, i=i: w[i], params["layers"])
+                        for i in range(cfg.num_layers))
+  out["head_DxV"] = (params["embedding"].T if cfg.tie_embeddings
+                     else params["lm_head"])
+  return out
+
+
+def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
+                   segment_ids_BxT, cache, num_logits: int = 0):
+  """The forward with a KV cache (prefill and decode): the same math as
+  `Transformer`, the layers unrolled over the per-layer cache buffers.
+
+  `params`: as trained (stacked layers) or from `decode_params`. Returns
+  (float32 logits, the cache with the T new tokens written at
+  `cache["index"]`).
+  """
+  if not isinstance(params.get("layers"), tuple):
+    params = decode_params(params, cfg)
+  t = tokens_BxT.shape[1]
+  index = cache["index"]
+  k_seg = jax.lax.dynamic_update_slice(
+      cache["segment_ids"], segment_ids_BxT.astype(jnp.int32), (0, index))
+  mask_BxTxS = attention_mask(
+      segment_ids_BxT, k_seg, index + jnp.arange(t, dtype=jnp.int32),
+      jnp.arange(k_seg.shape[1], dtype=jnp.int32))
+  x = _embed(params["embedding"], tokens_BxT, cfg)
+  new_layers = []
+  for layer_params, kv in zip(params["layers"], cache["layers"]):
+    x, kv = Block(cfg).apply({"params": layer_params}, x, positions_BxT,
+                             mask_BxTxS, kv, index)
+    new_layers.append(kv)
+  x = layers.RMSNorm(cfg).apply({"params": params["final_norm"]}, x)
+  if num_logits:
+    x = x[:, -num_logits:]
+  logits = _logits(x, params["head_DxV"], "DV", cfg)
+  return logits, {"layers": tuple(new_layers), "segment_ids": k_seg,
+                  "index": index + t}
 
 
 def init_params(cfg: ModelConfig, rng: jax.Array):

@@ -19,7 +19,8 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from r1jax.models.transformer import ModelConfig, Transformer, init_cache
+from r1jax.models.transformer import (ModelConfig, decode_params,
+                                      forward_cached, init_cache)
 from r1jax.sampling.strategies import Sampling, sample as sample_step
 
 # Prompt lengths are padded up to one of these (then to multiples of the
@@ -61,7 +62,7 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
            stop_ids: Sequence[int] = (), num_samples: int = 1,
            pad_id: int = 0, cache_dtype=None) -> Completions:
   """Samples `num_samples` completions per left-padded prompt."""
-  model = Transformer(cfg)
+  params = decode_params(params, cfg)  # once, outside the decode loop
   p, t = prompts_PxT.shape
   g, m = num_samples, max_new_tokens
   b = p * g
@@ -71,12 +72,12 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
 
   # PREFILL: once per prompt, then the cache is shared by its G samples.
   cache = init_cache(cfg, p, t + m, cache_dtype)
-  logits, cache = model.apply({"params": params}, prompts_PxT, positions_PxT,
-                              prompt_mask_PxT, cache)
+  logits, cache = forward_cached(params, cfg, prompts_PxT, positions_PxT,
+                                 prompt_mask_PxT, cache, num_logits=1)
   rep = lambda x, axis: jnp.repeat(x, g, axis=axis)  # noqa: E731
-  cache = {"k": rep(cache["k"], 1), "v": rep(cache["v"], 1),
-           "segment_ids": rep(cache["segment_ids"], 0),
-           "index": cache["index"]}
+  cache = {**cache, "layers": jax.tree.map(lambda x: rep(x, 0),
+                                           cache["layers"]),
+           "segment_ids": rep(cache["segment_ids"], 0)}
   next_pos_B = rep(lengths_P, 0)
   stop = jnp.asarray(list(stop_ids) or [-1], jnp.int32)
 
@@ -89,8 +90,8 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
         buf, x[:, None].astype(buf.dtype), (0, s.step))
     lp, lpt = jnp.where(s.done, 0.0, lp), jnp.where(s.done, 0.0, lpt)
     done = s.done | jnp.isin(tok, stop)
-    logits, cache = model.apply(
-        {"params": params}, tok[:, None], (next_pos_B + s.step)[:, None],
+    logits, cache = forward_cached(
+        params, cfg, tok[:, None], (next_pos_B + s.step)[:, None],
         jnp.ones((b, 1), jnp.int32), s.cache)
     return _State(s.step + 1, write(s.tokens, tok), write(s.logp, lp),
                   write(s.logp_t, lpt), done, logits[:, -1], cache, s.rng)

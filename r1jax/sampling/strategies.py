@@ -65,31 +65,68 @@ def truncation_mask(logits_BxV, s: Sampling):
 
 
 def sample(logits_BxV, rng, s: Sampling):
-  """(tokens_B int32, logp_B, logp_truncated_B) for one step."""
+  """(tokens_B int32, logp_B, logp_truncated_B) for one step.
+
+  The [B, V] work is one exp (unnormalised probabilities) and the draw; the
+  log-probs are taken at the drawn token only (scaled logit - logsumexp).
+  """
   logits_BxV = logits_BxV.astype(jnp.float32)
+  pick = lambda x, tok: jnp.take_along_axis(  # noqa: E731
+      x, tok[:, None], -1)[:, 0]
   if s.is_greedy:
     tok = jnp.argmax(logits_BxV, -1).astype(jnp.int32)
-    logp = jax.nn.log_softmax(logits_BxV, -1)
-    lp = jnp.take_along_axis(logp, tok[:, None], -1)[:, 0]
+    lp = pick(logits_BxV, tok) - jax.nn.logsumexp(logits_BxV, -1)
     return tok, lp, lp
   scaled = logits_BxV / s.temperature
-  logp = jax.nn.log_softmax(scaled, -1)
-  truncating = s.top_k or s.top_p < 1.0 or s.min_p > 0.0
-  logp_t = (jax.nn.log_softmax(jnp.where(truncation_mask(scaled, s), scaled,
-                                         _NEG), -1)
-            if truncating else logp)
-  tok = _inverse_cdf(logp_t, rng)
-  pick = lambda x: jnp.take_along_axis(x, tok[:, None], -1)[:, 0]  # noqa: E731
-  return tok, pick(logp), pick(logp_t)
+  top_B = jnp.max(scaled, -1)
+  weights_BxV = jnp.exp(scaled - top_B[:, None])  # in (0, 1], max 1
+  log_z = top_B + jnp.log(jnp.sum(weights_BxV, -1))
+  if s.top_k or s.top_p < 1.0 or s.min_p > 0.0:
+    weights_BxV = jnp.where(truncation_mask(scaled, s), weights_BxV, 0.0)
+    log_z_t = top_B + jnp.log(jnp.sum(weights_BxV, -1))
+  else:
+    log_z_t = log_z
+  tok = _inverse_cdf(weights_BxV, rng)
+  logit = pick(scaled, tok)
+  return tok, logit - log_z, logit - log_z_t
 
 
-def _inverse_cdf(logp_BxV, rng):
-  """One uniform per row against the cumulative distribution.
+# Vocabularies above this size are drawn in two levels (block, then token in
+# the block): a [B, V] cumsum costs ~4 ms per step on a 2-core CPU at
+# V = 32000, block sums + two short cumsums ~0.5 ms.
+TWO_LEVEL_MIN_VOCAB = 4096
+_BLOCK = 256
 
-  Exact for the categorical distribution and much cheaper on CPU than the
-  Gumbel trick, which needs V random numbers per row.
+
+def _inverse_cdf(weights_BxV, rng, block: int | None = None):
+  """Exact categorical draw by inverse CDF over unnormalised weights >= 0.
+
+  Much cheaper on CPU than the Gumbel trick, which needs V random numbers per
+  row. `block` (default: `_BLOCK` when V > TWO_LEVEL_MIN_VOCAB, else one
+  level) draws a block of `block` tokens with probability its mass, then a
+  token inside it with a second uniform; P(block) P(token | block) is the
+  same distribution. Zero-mass tokens and blocks are never drawn: the target
+  lies in (0, total] and a flat stretch of a CDF holds no `cdf < target`
+  boundary.
   """
-  cdf_BxV = jnp.cumsum(jnp.exp(logp_BxV), -1)
-  u_B = 1.0 - jax.random.uniform(rng, logp_BxV.shape[:1])  # in (0, 1]
+  b, v = weights_BxV.shape
+  if block is None:
+    block = _BLOCK if v > TWO_LEVEL_MIN_VOCAB else 0
+  if not block or block >= v:
+    return _draw(weights_BxV, rng)
+  nb = -(-v // block)
+  w_BxNxC = jnp.pad(weights_BxV, ((0, 0), (0, nb * block - v))).reshape(
+      b, nb, block)
+  rng_block, rng_token = jax.random.split(rng)
+  blk_B = _draw(w_BxNxC.sum(-1), rng_block)
+  inner_BxC = jnp.take_along_axis(w_BxNxC, blk_B[:, None, None], 1)[:, 0]
+  tok = blk_B * block + _draw(inner_BxC, rng_token)
+  return jnp.minimum(tok, v - 1).astype(jnp.int32)
+
+
+def _draw(weights_BxV, rng):
+  """Index of the first CDF entry >= u * total, u uniform in (0, 1]."""
+  cdf_BxV = jnp.cumsum(weights_BxV, -1)
+  u_B = 1.0 - jax.random.uniform(rng, weights_BxV.shape[:1])  # in (0, 1]
   tok = jnp.sum(cdf_BxV < (u_B * cdf_BxV[:, -1])[:, None], -1)
-  return jnp.minimum(tok, logp_BxV.shape[-1] - 1).astype(jnp.int32)
+  return jnp.minimum(tok, weights_BxV.shape[-1] - 1).astype(jnp.int32)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from r1jax.sampling import Sampling
+from r1jax.sampling import Sampling, strategies
 from r1jax.sampling.strategies import sample
 
 LOGITS = np.log(np.array([0.30, 0.20, 0.15, 0.12, 0.10, 0.06, 0.04, 0.02,
@@ -71,3 +71,34 @@ def test_bad_values_name_the_field():
     Sampling(top_p=0.0)
   with pytest.raises(ValueError, match="min_p"):
     Sampling(min_p=1.0)
+
+
+def _sparse_logits(v: int) -> np.ndarray:
+  """Mass on a few tokens spread over blocks (incl. the last, partial one);
+  every other token has probability exactly 0 after exp underflow."""
+  logits = np.full(v, -1e4, np.float32)
+  hot = {3: 1.0, 63: 0.5, 64: 2.0, 200: 0.0, 377: 1.5, v - 1: 0.7}
+  for i, x in hot.items():
+    logits[i] = x
+  return logits
+
+
+@pytest.mark.parametrize("v,block", [(600, 64), (5000, None)])
+def test_two_level_draw_matches_target(v, block):
+  """Block-then-token draws (vocab 600 in blocks of 64; vocab 5000 through
+  `sample`'s default) reproduce the categorical distribution."""
+  logits = _sparse_logits(v)
+  n = 100_000
+  keys = jax.random.split(jax.random.key(0), n)
+  if block is None:
+    assert v > strategies.TWO_LEVEL_MIN_VOCAB  # the default uses two levels
+    draw = lambda r: sample(logits[None], r, Sampling(temperature=1.0))[0]
+  else:
+    w = np.exp(logits - logits.max())[None]
+    draw = lambda r: strategies._inverse_cdf(w, r, block=block)  # pylint: disable=protected-access
+  tok = np.asarray(jax.jit(jax.vmap(draw))(keys)).reshape(-1)
+  p = np.exp(logits.astype(np.float64) - logits.max())
+  p /= p.sum()
+  freq = np.bincount(tok, minlength=v) / n
+  assert 0.5 * np.abs(freq - p).sum() < 0.01, freq[p > 0]
+  assert (freq[p == 0] == 0).all()

@@ -32,7 +32,9 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
     res = json.load(f)
   assert (res["heldout_prompts"], res["k"]) == (64, 8)
   base, final = res["base_heldout_accuracy"], res["final_heldout_accuracy"]
-  # Measured: 0.31 -> 0.61 (stderrs 0.03, 0.05 over the 64 prompts).
+  # Measured (40 RL steps): seed 0 0.31 -> 0.54, 3.5x the noise (stderrs
+  # 0.04, 0.05 over the 64 prompts). Trajectories vary: at 25 steps seed 0
+  # reached 0.49 and seed 1 0.39 -> 0.68.
   noise = (res["base_heldout_accuracy_stderr"] ** 2
            + res["final_heldout_accuracy_stderr"] ** 2) ** 0.5
   assert final - base >= 0.15, res
