@@ -103,8 +103,12 @@ def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
 
 
 def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
-             rng) -> dict[str, float]:
-  """pass@1 over k samples and cons@k on the held-out prompts."""
+             rng, samples: list | None = None) -> dict[str, float]:
+  """pass@1 over k samples and cons@k on the held-out prompts.
+
+  `samples`, when given, receives one {"example", "texts", "correct"} per
+  prompt (experiments/demo_styles.py reads the answers this way).
+  """
   e = c.eval
   examples = prompts.held_out(e.num_prompts)
   if not examples:
@@ -131,6 +135,9 @@ def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
       ans = [extract.extract_answer(t) for t in texts]
       answers.append(ans)
       correct.append([prompts.verify(a, ex) for a in ans])
+      if samples is not None:
+        samples.append({"example": ex, "texts": texts,
+                        "correct": correct[-1]})
       lengths.extend(out.length_B[i * e.k:(i + 1) * e.k].tolist())
       fmt.extend(fmt_fn(reward_registry.RewardBatch(
           texts, [ex] * e.k), think_opened=think_opened).values_B.tolist())
