@@ -190,18 +190,25 @@ def decode_params(params, cfg: ModelConfig):
   """`params` laid out for `forward_cached` loops: a tuple of per-layer
   trees instead of [L, ...] stacks, and the output head as [D, V].
 
-  Traced once before a decode loop, this copies the layer weights (one extra
-  copy of the weights in memory while sampling) so each step reads them in
-  place: slicing layer l of the stack inside the loop made XLA copy it every
-  step.
+  Call it once before a decode loop (the sampler does): it copies the layer
+  weights (one extra copy of the weights in memory while sampling) so each
+  step reads them in place; slicing layer l of the stack inside the loop
+  made XLA copy it every step.
   """
   params = nn.meta.unbox(params)
   out = dict(params)
-  out["layers"] = tuple(jax.tree.map(lambda w, i=i: w[i], params["layers"])
-                        for i in range(cfg.num_layers))
+  out["layers"] = _layers(params, cfg)
   out["head_DxV"] = (params["embedding"].T if cfg.tie_embeddings
                      else params["lm_head"])
   return out
+
+
+def _layers(params, cfg: ModelConfig) -> tuple:
+  stacked = params["layers"]
+  if isinstance(stacked, tuple):  # already from decode_params
+    return stacked
+  return tuple(jax.tree.map(lambda w, i=i: w[i], stacked)
+               for i in range(cfg.num_layers))
 
 
 def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
@@ -209,12 +216,11 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
   """The forward with a KV cache (prefill and decode): the same math as
   `Transformer`, the layers unrolled over the per-layer cache buffers.
 
-  `params`: as trained (stacked layers) or from `decode_params`. Returns
-  (float32 logits, the cache with the T new tokens written at
-  `cache["index"]`).
+  `params`: from `decode_params` (decode loops), or as trained (stacked
+  layers; each call then slices them). Returns (float32 logits, the cache
+  with the T new tokens written at `cache["index"]`).
   """
-  if not isinstance(params.get("layers"), tuple):
-    params = decode_params(params, cfg)
+  params = nn.meta.unbox(params)
   t = tokens_BxT.shape[1]
   index = cache["index"]
   k_seg = jax.lax.dynamic_update_slice(
@@ -224,14 +230,19 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
       jnp.arange(k_seg.shape[1], dtype=jnp.int32))
   x = _embed(params["embedding"], tokens_BxT, cfg)
   new_layers = []
-  for layer_params, kv in zip(params["layers"], cache["layers"]):
+  for layer_params, kv in zip(_layers(params, cfg), cache["layers"]):
     x, kv = Block(cfg).apply({"params": layer_params}, x, positions_BxT,
                              mask_BxTxS, kv, index)
     new_layers.append(kv)
   x = layers.RMSNorm(cfg).apply({"params": params["final_norm"]}, x)
   if num_logits:
     x = x[:, -num_logits:]
-  logits = _logits(x, params["head_DxV"], "DV", cfg)
+  if "head_DxV" in params:
+    logits = _logits(x, params["head_DxV"], "DV", cfg)
+  elif cfg.tie_embeddings:
+    logits = _logits(x, params["embedding"], "VD", cfg)
+  else:
+    logits = _logits(x, params["lm_head"], "DV", cfg)
   return logits, {"layers": tuple(new_layers), "segment_ids": k_seg,
                   "index": index + t}
 

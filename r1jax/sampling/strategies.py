@@ -16,9 +16,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-_NEG = -1e30
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Sampling:
   """How to pick the next token. temperature 0 (or greedy=True) = argmax."""

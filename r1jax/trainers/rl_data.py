@@ -23,6 +23,11 @@ from r1jax.sampling import Sampling, jit_sample, left_pad
 from r1jax.trainers import common
 
 
+def _load(fmt: str, path: str) -> list[dict[str, Any]]:
+  """A benchmark file in a named format, or r1jax's RL JSONL."""
+  return benchmarks.load(fmt, path) if fmt else jsonl.load_rl(path)
+
+
 class Prompts:
   """Training and held-out examples of a task or a JSONL file."""
 
@@ -31,12 +36,9 @@ class Prompts:
     self.records = None
     if c.data.train_file:
       fmt = c.data.get("format", "")
-      load = ((lambda p: benchmarks.load(fmt, p)) if fmt  # noqa: E731
-              else jsonl.load_rl)
-      self.records = load(c.data.train_file)
+      self.records = _load(fmt, c.data.train_file)
       eval_fmt = c.data.get("eval_format", "") or fmt
-      self.eval_records = ((benchmarks.load(eval_fmt, c.data.eval_file)
-                            if eval_fmt else jsonl.load_rl(c.data.eval_file))
+      self.eval_records = (_load(eval_fmt, c.data.eval_file)
                            if c.data.eval_file else [])
     else:
       self.task = tasks.get(c.data.task, **dict(c.data.task_kwargs))
