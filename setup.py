@@ -28,6 +28,8 @@ setuptools.setup(
         "clu>=0.0.12",
         "safetensors>=0.8.0",
         "tokenizers>=0.23.3",
+        # Models' own chat templates (sandboxed; older 3.1.x has escapes).
+        "jinja2>=3.1.6",
         "numpy>=2.0",
         "ml-dtypes>=0.6.0",
         # Rewards: math answer checking and offline language identification.

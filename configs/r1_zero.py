@@ -29,8 +29,10 @@ def loss_block(preset: str = "grpo") -> ml_collections.ConfigDict:
   ph = config_dict.placeholder
   # token | sequence (GSPO) | sequence_token (GSPO-token).
   c.ratio_level = ph(str)
-  # Clip range [1 - eps_low, 1 + eps_high]; R1: 0.2 [R1v2 uses 10 in
-  # stage-1 RL]; DAPO clip-higher: 0.28.
+  # Clip range [1 - eps_low, 1 + eps_high]. GRPO/DeepSeekMath: 0.2. R1v2
+  # gives epsilon = 10 for R1's stage-1 reasoning RL only (a config of the
+  # R1 pipeline); R1-Zero's epsilon is not published, so R1-Zero keeps the
+  # GRPO preset's 0.2. DAPO clip-higher: eps_high 0.28.
   c.eps_low = ph(float)
   c.eps_high = ph(float)
   # Dual-clip constant c > 1 for negative advantages; 0 = off.
@@ -38,7 +40,7 @@ def loss_block(preset: str = "grpo") -> ml_collections.ConfigDict:
   # seq_mean [R1] | token_mean [DAPO] | constant [Dr.GRPO] |
   # local_token_mean [BNPO; depends on micro-batch size].
   c.aggregation = ph(str)
-  # L_max of the constant normaliser; 0 = max_new_tokens.
+  # L_max of the constant normaliser; 0 (or unset) = config.rl.max_new_tokens.
   c.max_len = ph(int)
   # group_std [R1] | group [Dr.GRPO] | batch_std | rloo | none.
   c.advantage = ph(str)
@@ -49,8 +51,9 @@ def loss_block(preset: str = "grpo") -> ml_collections.ConfigDict:
   # k1 | k2 | k3 [R1: k3, in the loss].
   c.kl_estimator = ph(str)
   c.kl_in_reward = ph(bool)
-  # Truncated importance sampling cap when sampler and learner log-probs
-  # differ (top-p rollouts, bf16); 0 = off.
+  # Truncated importance sampling cap: token loss x min(pi_old / mu, cap),
+  # mu the distribution the rollout drew from (after top-p/top-k/min-p
+  # truncation, from the sampler's compute dtype); 0 = off.
   c.tis_cap = ph(float)
   return c
 
@@ -83,20 +86,32 @@ def get_config(arg=None):
   # Seeds of the training and held-out prompt streams (disjoint streams).
   c.data.seed = 0
   c.data.eval_seed = 1
-  # Prompt template [R1v1 Table 1].
+  # Prompt template: r1_zero [R1v1 Table 1] | r1_chat | r1_chat_math |
+  # plain | chat | chat_math (chat: the model's own chat_template from its
+  # tokenizer_config.json, rendered as transformers does). Whether the
+  # prompt already opens <think> follows from the rendered template.
   c.template = "r1_zero"
-  # Prompts are left-padded to this many tokens (longer ones: an error).
+  # chat templates: an optional system prompt [R1 README: none] and text
+  # appended after the generation prompt [R1 README: "<think>\n"].
+  c.system_prompt = ""
+  c.prefill = ""
+  # Prompts are left-padded to this many tokens; every training and
+  # held-out prompt of a file is checked at start-up (longer: an error).
   c.max_prompt_len = 256
 
-  # ROLLOUTS
+  # ROLLOUTS. Units: one `step` (config.steps) is one rollout; a rollout
+  # of num_prompts x group_size samples is split into `minibatches`
+  # optimizer updates per epoch, updates_per_batch epochs.
   c.rl = ml_collections.ConfigDict()
-  # Unique prompts per step. R1-Zero: 32 questions x 16 [R1v2].
+  # Unique prompts per rollout. R1-Zero [R1v2]: a rollout of 8,192 outputs
+  # = 512 questions x 16, in 16 updates of 32 questions x 16 = 512 samples.
   c.rl.num_prompts = 8
   # G, samples per prompt [R1v2: 16].
   c.rl.group_size = 8
   # Completion budget in tokens [R1-Zero: 32768, later 65536].
   c.rl.max_new_tokens = 64
-  # Rollout temperature [R1v2: 1.0]; log-probs in the loss use the same.
+  # Rollout temperature [R1v2: 1.0], > 0; log-probs in the loss use the
+  # same.
   c.rl.temperature = 1.0
   # Truncation in training rollouts needs tis_cap to stay unbiased.
   c.rl.top_p = 1.0
@@ -108,8 +123,12 @@ def get_config(arg=None):
   c.rl.updates_per_batch = 1
   c.rl.minibatches = 1
   # Gradient accumulation inside a minibatch (memory only; the loss is
-  # the same for any value with global normalisers).
+  # the same for any value with global normalisers). Rows per micro-batch
+  # must divide over the data-parallel devices.
   c.rl.microbatches = 1
+  # The rollout is sampled in this many sequential chunks of prompts
+  # (memory only: the KV cache holds one chunk). Same rows per chunk rule.
+  c.rl.rollout_chunks = 1
   # DAPO dynamic sampling: sample oversample x num_prompts prompts and keep
   # the first num_prompts groups whose rewards are not all equal.
   c.rl.dynamic_sampling = False
@@ -118,12 +137,15 @@ def get_config(arg=None):
   c.rl.mask_truncated = False
   # Reward assigned to truncated completions (None: computed as usual).
   c.rl.truncated_reward = config_dict.placeholder(float)
-  # Replace the reference model by the policy every N steps [R1v2: 400];
-  # 0 = never.
+  # Replace the reference model by the policy every N OPTIMIZER UPDATES
+  # [R1v2: 400] (a multiple of the updates per rollout, updates_per_batch
+  # x minibatches; the refresh happens between rollouts); 0 = never.
   c.rl.ref_update_every = 400
   # Rewards on the host (math-verify, language, ...): two compiled
   # programs (rollout, update) instead of one. Device rewards need a task.
   c.rl.host_rewards = False
+  # KV-cache dtype of the rollout: '' (the compute dtype) | float32 |
+  # bfloat16 | float16.
   c.rl.cache_dtype = ""
 
   c.loss = loss_block("grpo")
@@ -132,8 +154,10 @@ def get_config(arg=None):
   c.rewards = reward_total.default_reward_config()
   c.reward_options = reward_total.default_reward_options()
 
+  # Units: warmup_steps counts optimizer updates.
   c.optim = configlib.optim_block(lr=1e-6, warmup_steps=0,
                                   schedule="constant")
+  # Rollouts (each = updates_per_batch x minibatches optimizer updates).
   c.steps = 100
 
   # EVALUATION on held-out prompts: pass@1 over k samples and cons@k at the
@@ -154,16 +178,24 @@ def get_config(arg=None):
 
 
 # Qwen2.5 base checkpoints on GSM8K / MATH with math-verify rewards:
-# (max_new_tokens, microbatches).
-ACCELERATOR = {"qwen2.5-0.5b": (1024, 4), "qwen2.5-1.5b": (2048, 8)}
+# completion budget (max_new_tokens). The memory knobs are this budget,
+# config.rl.microbatches (learner) and config.rl.rollout_chunks (sampler).
+ACCELERATOR = {"qwen2.5-0.5b": 1024, "qwen2.5-1.5b": 2048}
+
+# [R1v2 2.1] R1-Zero's batch, per OPTIMIZER UPDATE and per ROLLOUT.
+PAPER_SAMPLES_PER_UPDATE = 512  # 32 questions x 16 outputs
+PAPER_OUTPUTS_PER_ROLLOUT = 8192  # split into 16 minibatches, 1 epoch
+PAPER_REF_REFRESH_UPDATES = 400
+PAPER_TOTAL_UPDATES = 10_400
 
 
 def accelerator_recipe(c, variant: str) -> None:
-  """R1-Zero hyperparameters [R1v2 Table: lr 3e-6, beta 0.001, T 1.0,
-  G 16, 32 questions per step, reference refreshed every 400 steps, the
-  rollout split into 16 minibatches, 1 epoch]; completion budget cut from
-  32768 to what a small model on one accelerator can afford."""
-  max_new, micro = ACCELERATOR[variant]
+  """R1-Zero [R1v2 2.1]: lr 3e-6, beta 0.001, T 1.0, G 16; one rollout of
+  8,192 outputs (512 questions x 16) is split into 16 optimizer updates
+  of 512 samples (32 questions x 16), 1 epoch; the reference is refreshed
+  every 400 updates; 10,400 updates in all. The completion budget is cut
+  from 32,768 to what a small model on one host can afford."""
+  max_new = ACCELERATOR[variant]
   # The Hugging Face base checkpoint directory (config.json, safetensors,
   # tokenizer.json): REQUIRED, e.g. --config.init_from=/ckpt/Qwen2.5-1.5B.
   c.init_from = "/path/to/" + {"qwen2.5-0.5b": "Qwen2.5-0.5B",
@@ -177,19 +209,28 @@ def accelerator_recipe(c, variant: str) -> None:
   c.data.eval_file = "/path/to/MATH-500/test.jsonl"
   c.data.eval_format = "math500"
   c.max_prompt_len = 512
-  c.rl.num_prompts = 32
+  c.rl.num_prompts = 512  # per rollout: 512 x 16 = 8,192 outputs
   c.rl.group_size = 16
   c.rl.max_new_tokens = max_new
-  c.rl.minibatches = 16
-  c.rl.microbatches = micro
+  c.rl.updates_per_batch = 1
+  c.rl.minibatches = 16  # 16 updates x 512 samples per rollout
+  # 512 samples per update in 64 micro-batches of 8 rows: one row per
+  # chip on 8 chips. On ONE accelerator: --config.rl.microbatches=512 (one
+  # row at a time) or fewer if memory allows; on 2 chips 256, etc.
+  c.rl.microbatches = 64
+  # 16 chunks of 32 prompts x 16 = 512 rows in the KV cache at a time.
+  c.rl.rollout_chunks = 16
   c.rl.host_rewards = True  # math-verify on the host
   c.rl.cache_dtype = "bfloat16"
+  c.rl.ref_update_every = PAPER_REF_REFRESH_UPDATES  # optimizer updates
   c.loss.beta = 0.001
   c.optim.lr = 3e-6
-  c.optim.warmup_steps = 10
+  # Not published for R1-Zero: one rollout's worth of updates (16).
+  c.optim.warmup_steps = 16
   c.optim.weight_decay = 0.0
-  c.steps = 1000
-  c.eval.every = 50
+  # 650 rollouts x 16 updates = 10,400 optimizer updates [R1v2].
+  c.steps = PAPER_TOTAL_UPDATES // 16
+  c.eval.every = 25  # rollouts (= 400 updates)
   c.eval.num_prompts = 500
   c.eval.k = 4
-  c.checkpoint.every = 50
+  c.checkpoint.every = 10  # rollouts

@@ -51,7 +51,6 @@ def get_config(arg=None):
                                   schedule="cosine")
   c.optim.weight_decay = 0.0
   c.steps = 1000
-  c.eval = configlib.eval_block()
   c.log = configlib.log_block()
   c.checkpoint = configlib.checkpoint_block()
 

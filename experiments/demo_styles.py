@@ -89,7 +89,7 @@ def main():
       samples = []
       rl_data.evaluate(params, b["cfg"], b["tok"], b["prompts"], rl,
                        b["mesh"], stops, jax.random.key(rl.seed + 1),
-                       samples)
+                       b["prompter"], samples)
       result[name] = by_style(samples)
   for name, r in result.items():
     cells = ", ".join(

@@ -297,5 +297,8 @@ def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
 
 def export_hf(directory: str, cfg: ModelConfig, params,
               dtype: str = "float32") -> None:
-  """Writes params as a HF model dir (config.json + safetensors)."""
+  """Writes params as a HF model dir (config.json + safetensors).
+
+  Multi-host: every process must call it (it gathers sharded params);
+  process 0 writes the files."""
   hf.save(directory, cfg, params, dtype=dtype)

@@ -86,6 +86,9 @@ def eval_block() -> ml_collections.ConfigDict:
   c.temperature = 0.6
   c.top_p = 0.95
   c.max_new_tokens = 0  # 0 = config.rl.max_new_tokens
+  # Prompts sampled together (x k rows); 0 = one rollout chunk's prompts
+  # (config.rl.num_prompts / config.rl.rollout_chunks).
+  c.batch_prompts = 0
   return c
 
 

@@ -4,14 +4,16 @@ Qwen2.5 and Llama 3 ship `tokenizer.json` (read with the `tokenizers`
 package); our synthetic-task models use a SentencePiece model trained locally
 with `train_sentencepiece`. `load(path)` picks the implementation from the
 path: a `.model` file, a `tokenizer.json`, or a model directory holding one.
+`encode_prompt` encodes a rendered prompt with exactly one BOS.
 """
 
 from __future__ import annotations
 
 import abc
-import json
 import os
 from typing import Iterable, Sequence
+
+from r1jax.data import chat as chat_lib
 
 # Tokens R1-style templates rely on. A tokenizer we train keeps each of them a
 # single piece, so rewards and stop conditions can work on token ids.
@@ -48,6 +50,11 @@ class Tokenizer(abc.ABC):
   eos_id: int | None = None
   pad_id: int = 0
   special_tokens: dict[str, int] = {}
+  # Texts of the BOS / EOS tokens, and the model's own chat template
+  # (`chat_lib.ChatTemplate`; HF tokenizers that ship one, else None).
+  bos_token: str | None = None
+  eos_token: str | None = None
+  chat_template: chat_lib.ChatTemplate | None = None
 
   def _in_range(self, ids) -> list[int]:
     # Model embeddings are often padded past the vocabulary (Qwen2.5: 151936
@@ -82,6 +89,8 @@ class SentencePieceTokenizer(Tokenizer):
     ids = lambda i: None if i < 0 else int(i)  # noqa: E731
     self.bos_id, self.eos_id = ids(self.sp.bos_id()), ids(self.sp.eos_id())
     self.pad_id = ids(self.sp.pad_id()) or 0
+    piece = lambda i: None if i is None else self.sp.id_to_piece(i)  # noqa: E731
+    self.bos_token, self.eos_token = piece(self.bos_id), piece(self.eos_id)
     from sentencepiece import sentencepiece_model_pb2 as pb  # pylint: disable=g-import-not-at-top
     proto = pb.ModelProto.FromString(self.sp.serialized_model_proto())
     kinds = (pb.ModelProto.SentencePiece.CONTROL,
@@ -127,28 +136,38 @@ class HFTokenizer(Tokenizer):
       self.tok = _Tok.from_file(path)
     except Exception as e:  # the library raises a bare Exception
       raise ValueError(f"{path}: not a valid tokenizer.json ({e})") from e
-    extra = {}
-    cfg_path = os.path.join(os.path.dirname(path), "tokenizer_config.json")
-    if os.path.exists(cfg_path):
-      with open(cfg_path) as f:
-        extra = json.load(f)
+    cfg_path = os.path.join(os.path.dirname(path), chat_lib.CONFIG_FILE)
+    config = chat_lib.read_config(cfg_path)
 
-    def tok_id(explicit, key):
-      name = explicit or extra.get(key)
-      if isinstance(name, dict):  # {"content": "<|im_end|>", ...}
-        name = name.get("content")
+    def token(explicit, key):
+      """(text, id) of a special token: the argument, else the config's
+      (a string, an AddedToken dict or null)."""
+      if explicit:
+        name, where = explicit, f"{key}={explicit!r}"
+      else:
+        where = f"{cfg_path}: field {key}"
+        try:
+          name = chat_lib.token_content(config.get(key))
+        except ValueError as e:
+          raise ValueError(f"{where}: {e}") from None
       if name is None:
-        return None
+        return None, None
       i = self.tok.token_to_id(name)
       if i is None:
-        raise ValueError(f"{cfg_path if not explicit else path}: {key} "
-                         f"{name!r} is not in the vocabulary")
-      return i
+        raise ValueError(f"{where}: {name!r} is not in the vocabulary of "
+                         f"{path}")
+      return name, i
 
-    self.bos_id = tok_id(bos, "bos_token")
-    self.eos_id = tok_id(eos, "eos_token")
-    pad_id = tok_id(pad, "pad_token")
+    self.bos_token, self.bos_id = token(bos, "bos_token")
+    self.eos_token, self.eos_id = token(eos, "eos_token")
+    self.pad_token, pad_id = token(pad, "pad_token")
     self.pad_id = pad_id if pad_id is not None else (self.eos_id or 0)
+    self.chat_template = chat_lib.load(cfg_path)
+    overrides = {k: v for k, v, given in (
+        ("bos_token", self.bos_token, bos), ("eos_token", self.eos_token, eos),
+        ("pad_token", self.pad_token, pad)) if given}
+    if self.chat_template is not None and overrides:
+      self.chat_template = self.chat_template.with_tokens(**overrides)
     self.special_tokens = {t.content: i for i, t in
                            self.tok.get_added_tokens_decoder().items()}
 
@@ -166,6 +185,16 @@ class HFTokenizer(Tokenizer):
 
   def token_to_id(self, token):
     return self.tok.token_to_id(token)
+
+
+def encode_prompt(tok: Tokenizer, text: str) -> list[int]:
+  """Token ids of a rendered prompt, with one BOS when the tokenizer has one:
+  added unless the text already starts with it (chat templates such as R1's
+  and Llama 3's write `bos_token` themselves)."""
+  ids = tok.encode(text)
+  if tok.bos_id is not None and ids[:1] != [tok.bos_id]:
+    ids = [tok.bos_id] + ids
+  return ids
 
 
 def load(path: str, **kw) -> Tokenizer:

@@ -1,10 +1,17 @@
-"""Prompt templates: R1-Zero (verbatim), the R1 chat form, eval prompts.
+"""Prompt templates: R1-Zero (verbatim), the R1 chat form, eval prompts, and
+the model's own chat template.
 
-`render(name, question)` returns the text the model continues. Templates
-whose output already opens `<think>` are listed in THINK_OPENED; the format
-reward must then be told (`think_opened=True`), or it would always score 0.
+`make_prompter(name, tok)` gives a `Prompter` whose `render(question)` is the
+text the model continues. `Prompter.think_opened` tells whether that text
+leaves `<think>` open (R1's chat prefix, a `<think>\\n` prefill, the newer
+R1-Distill chat templates); the format reward must then be told
+(`think_opened=True`), or it would always score 0. It is read off the
+rendered prompt, so it follows whatever template the model ships.
 """
+import dataclasses
 from typing import Sequence
+
+from r1jax.data import chat as chat_lib
 
 # R1-Zero template [R1v1 Table 1], `prompt` replaced by the question.
 R1_ZERO = (
@@ -36,8 +43,12 @@ MULTICHOICE = (
     "quotes) where LETTER is one of ABCD. Think step by step before "
     "answering.\n\n{question}\n\nA) {a}\nB) {b}\nC) {c}\nD) {d}")
 
-TEMPLATES = ('r1_zero', 'r1_chat', 'r1_chat_math', 'plain')
-THINK_OPENED = ('r1_chat', 'r1_chat_math')
+# Named templates written here; CHAT ones render through the tokenizer's own.
+NAMED = ('r1_zero', 'r1_chat', 'r1_chat_math', 'plain')
+CHAT = ('chat', 'chat_math')
+TEMPLATES = NAMED + CHAT
+# Stands in for the question when reading what a template adds after it.
+_PROBE = '\ue000question\ue000'
 
 
 def r1_zero(question: str) -> str:
@@ -64,8 +75,7 @@ def multichoice_question(question: str, choices: Sequence[str]) -> str:
   return MULTICHOICE.format(question=question, a=a, b=b, c=c, d=d)
 
 
-def render(name: str, question: str) -> str:
-  """Applies template `name` (one of TEMPLATES) to a question."""
+def _named(name: str, question: str) -> str:
   if name == 'r1_zero':
     return r1_zero(question)
   if name == 'r1_chat':
@@ -77,8 +87,86 @@ def render(name: str, question: str) -> str:
   raise ValueError(f'unknown template {name!r}; expected one of {TEMPLATES}')
 
 
-def think_opened(name: str) -> bool:
-  """True if template `name` ends by opening `<think>`."""
+def opens_think(text: str) -> bool:
+  """True if `text` leaves a `<think>` open: its last `<think>` comes after
+  its last `</think>`."""
+  return text.rfind('<think>') > text.rfind('</think>')
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompter:
+  """Builds the prompt for a question: template `name`, for `chat` /
+  `chat_math` the model's own chat template, then `prefill` appended."""
+  name: str
+  chat: chat_lib.ChatTemplate | None = None
+  system: str = ''
+  prefill: str = ''
+
+  def render(self, question: str) -> str:
+    """The text the model continues for `question`."""
+    if self.name not in CHAT:
+      return _named(self.name, question) + self.prefill
+    if self.chat is None:
+      raise ValueError(f'template {self.name!r} needs a chat template: use '
+                       'make_prompter(name, tok)')
+    if self.name == 'chat_math':
+      question = math_question(question)
+    messages = [{'role': 'system', 'content': self.system}] if self.system \
+        else []
+    messages.append({'role': 'user', 'content': question})
+    return self.chat.render(messages, add_generation_prompt=True) \
+        + self.prefill
+
+  @property
+  def think_opened(self) -> bool:
+    """True when the rendered prompt leaves `<think>` open, read off what
+    the template adds after the question (so a question quoting `<think>`
+    does not count)."""
+    text = self.render(_PROBE)
+    i = text.rfind(_PROBE)
+    return opens_think(text[i + len(_PROBE):] if i >= 0 else text)
+
+
+def make_prompter(name: str, tok=None, *, system: str = '',
+                  prefill: str = '') -> Prompter:
+  """A `Prompter` for template `name` (one of TEMPLATES). `chat` and
+  `chat_math` need `tok` with a chat template (`tok.chat_template`, read
+  from the model's tokenizer_config.json); `system` is their optional system
+  message; `prefill` is appended to every prompt (e.g. "<think>\\n", R1's
+  recommendation)."""
   if name not in TEMPLATES:
-    raise ValueError(f'unknown template {name!r}; expected one of {TEMPLATES}')
-  return name in THINK_OPENED
+    raise ValueError(f'unknown template {name!r}; expected one of '
+                     f'{TEMPLATES}')
+  if name not in CHAT:
+    if system:
+      raise ValueError(f'config.template={name!r} has no system message; '
+                       f'use one of {CHAT} for config.system_prompt')
+    return Prompter(name, prefill=prefill)
+  template = getattr(tok, 'chat_template', None)
+  if template is None:
+    where = getattr(tok, 'path', None)
+    raise ValueError(
+        f'config.template={name!r} renders with the tokenizer\'s own chat '
+        + (f'template, but {where} has none (no chat_template in '
+           f'{chat_lib.CONFIG_FILE} nor {chat_lib.TEMPLATE_FILE} beside it)'
+           if tok is not None else 'template, but no tokenizer was given'))
+  return Prompter(name, template, system, prefill)
+
+
+def render(name: str, question: str) -> str:
+  """Applies named template `name` (one of NAMED) to a question."""
+  if name in CHAT:
+    raise ValueError(f'template {name!r} needs a tokenizer: use '
+                     'make_prompter(name, tok).render(question)')
+  return _named(name, question)
+
+
+def think_opened(name: str) -> bool:
+  """True if named template `name` ends by opening `<think>`."""
+  if name in CHAT:
+    raise ValueError(f'template {name!r} needs a tokenizer: use '
+                     'make_prompter(name, tok).think_opened')
+  return make_prompter(name).think_opened
+
+
+THINK_OPENED = tuple(n for n in NAMED if think_opened(n))

@@ -18,37 +18,13 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from r1jax import sharding as shd
+from r1jax.models import hf_fields
 from r1jax.models.transformer import ModelConfig, init_params
 
 ARCHITECTURES = {"Qwen2ForCausalLM": "qwen2", "LlamaForCausalLM": "llama"}
-# Fields that only describe metadata, generation defaults or code paths we do
-# not use; they never change the forward.
-_IGNORED = {
-    "_name_or_path", "architectures", "model_type", "bos_token_id",
-    "eos_token_id", "pad_token_id", "torch_dtype", "dtype",
-    "transformers_version", "use_cache", "initializer_range", "id2label",
-    "label2id", "output_attentions", "output_hidden_states", "return_dict",
-    "problem_type", "chunk_size_feed_forward", "is_encoder_decoder",
-    "max_position_embeddings", "tokenizer_class", "sliding_window",
-    "max_window_layers", "pretraining_tp", "tie_encoder_decoder",
-    "task_specific_params", "finetuning_task", "prefix", "sep_token_id",
-    "decoder_start_token_id", "add_cross_attention", "cross_attention_hidden_size",
-    "is_decoder", "torchscript", "use_bfloat16", "tf_legacy_loss",
-    "pruned_heads", "output_scores", "return_dict_in_generate", "model_name",
-}
-_MAPPED = {
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-    "num_attention_heads", "num_key_value_heads", "head_dim", "rms_norm_eps",
-    "rope_theta", "rope_scaling", "rope_parameters", "tie_word_embeddings",
-}
-# Fields accepted only with the value that our forward implements.
-_REQUIRED = {"hidden_act": ("silu",), "attention_bias": (False,),
-             "mlp_bias": (False,), "use_sliding_window": (False,),
-             "attention_dropout": (0.0, 0)}
 
 
 class HFFormatError(ValueError):
@@ -59,6 +35,8 @@ def _rope(hf: dict, path: str) -> tuple[float, Any]:
   """(theta, llama3 scaling tuple or None) from old or new style fields."""
   params = dict(hf.get("rope_parameters") or {})
   scaling = hf.get("rope_scaling") or params
+  if not isinstance(scaling, dict):
+    raise HFFormatError(f"{path}: rope_scaling={scaling!r} is not an object")
   theta = float(params.get("rope_theta", hf.get("rope_theta", 10_000.0)))
   kind = scaling.get("rope_type", scaling.get("type", "default"))
   if kind == "default":
@@ -88,19 +66,9 @@ def config_from_hf(hf: dict, path: str = "config.json",
     raise HFFormatError(f"{path}: model_type {hf.get('model_type')!r} is not "
                         "supported (supported: qwen2, llama)")
   for key, value in hf.items():
-    if key in _REQUIRED:
-      if value not in _REQUIRED[key]:
-        raise HFFormatError(f"{path}: field {key}={value!r} is not supported "
-                            f"(supported: {_REQUIRED[key]})")
-    elif key == "layer_types":
-      if any(v != "full_attention" for v in value):
-        raise HFFormatError(f"{path}: field layer_types={value} is not "
-                            "supported (only full_attention)")
-    elif key not in _MAPPED and key not in _IGNORED:
-      raise HFFormatError(f"{path}: unknown config field {key!r}; r1jax "
-                          "does not know whether it changes the model")
-  if hf.get("use_sliding_window"):
-    raise HFFormatError(f"{path}: use_sliding_window=True is not supported")
+    why = hf_fields.problem(key, value)
+    if why:
+      raise HFFormatError(f"{path}: {why}")
   try:
     n = hf["num_attention_heads"]
     theta, scaling = _rope(hf, path)
@@ -198,13 +166,32 @@ def _key_path(path) -> tuple[str, ...]:
   return tuple(getattr(k, "key", str(k)) for k in path)
 
 
+# safetensors dtype -> numpy. numpy has no bfloat16, so safetensors' numpy API
+# cannot read the bf16 tensors of published checkpoints: tensors are read
+# from a memory map of the file instead (also one copy fewer).
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+              "BF16": ml_dtypes.bfloat16}
+
+
+def _st_header(path: str) -> tuple[dict, int]:
+  """(name -> {dtype, shape, data_offsets}, data start) of a .safetensors."""
+  try:
+    with open(path, "rb") as f:
+      n = int.from_bytes(f.read(8), "little")
+      header = json.loads(f.read(n))
+  except (OSError, ValueError) as e:
+    raise HFFormatError(f"{path}: not a valid safetensors file ({e})") from e
+  header.pop("__metadata__", None)
+  return header, 8 + n
+
+
 class _Files:
   """Lazy access to the tensors of a (possibly sharded) safetensors model."""
 
   def __init__(self, model_dir: str):
     self.dir = model_dir
+    self._headers: dict[str, tuple[dict, int]] = {}
     index = os.path.join(model_dir, "model.safetensors.index.json")
-    single = os.path.join(model_dir, "model.safetensors")
     if os.path.exists(index):
       with open(index) as f:
         try:
@@ -215,23 +202,43 @@ class _Files:
         if not os.path.exists(os.path.join(model_dir, fname)):
           raise HFFormatError(f"{index}: shard file {fname!r} is missing "
                               f"from {model_dir}")
-    elif os.path.exists(single):
-      with safe_open(single, framework="numpy") as f:
-        self.where = {k: "model.safetensors" for k in f.keys()}
+    elif os.path.exists(os.path.join(model_dir, "model.safetensors")):
+      self.where = {k: "model.safetensors"
+                    for k in self._header("model.safetensors")[0]}
     else:
       raise HFFormatError(f"{model_dir}: neither model.safetensors nor "
                           "model.safetensors.index.json found")
-    self._open: dict[str, Any] = {}
+
+  def _header(self, fname: str) -> tuple[dict, int]:
+    if fname not in self._headers:
+      self._headers[fname] = _st_header(os.path.join(self.dir, fname))
+    return self._headers[fname]
 
   def get(self, name: str) -> tuple[np.ndarray, str]:
+    """(read-only memory-mapped tensor, file name)."""
     if name not in self.where:
       raise HFFormatError(f"{self.dir}: tensor {name!r} is missing from the "
                           "checkpoint")
     fname = self.where[name]
-    if fname not in self._open:
-      self._open[fname] = safe_open(os.path.join(self.dir, fname),
-                                    framework="numpy")
-    return self._open[fname].get_tensor(name), fname
+    path = os.path.join(self.dir, fname)
+    header, start = self._header(fname)
+    if name not in header:
+      raise HFFormatError(f"{path}: tensor {name!r} is missing (the index "
+                          "places it in this file)")
+    info = header[name]
+    if info.get("dtype") not in _ST_DTYPES:
+      raise HFFormatError(f"{path}: tensor {name!r} has dtype "
+                          f"{info.get('dtype')!r} (supported: "
+                          f"{sorted(_ST_DTYPES)})")
+    dtype = np.dtype(_ST_DTYPES[info["dtype"]])
+    begin, end = info["data_offsets"]
+    shape = tuple(info["shape"])
+    if end - begin != dtype.itemsize * int(np.prod(shape)):
+      raise HFFormatError(f"{path}: tensor {name!r} has {end - begin} bytes, "
+                          f"not those of a {info['dtype']} {shape} tensor")
+    data = np.memmap(path, np.uint8, "r", offset=start + begin,
+                     shape=(end - begin,))
+    return data.view(dtype).reshape(shape), fname
 
 
 def _expected_hf_shape(ours_shape, to_hf, cfg):
@@ -288,16 +295,24 @@ def load(model_dir: str, mesh=None, rules=shd.DEFAULT_RULES,
   return cfg, params
 
 
-def _to_host(x) -> np.ndarray:
+def _to_host(x) -> np.ndarray | None:
+  """The whole of `x` on process 0 (None elsewhere). Multi-host, every
+  process must call it: a sharded `x` is gathered with a collective."""
   if jax.process_count() > 1 and not x.is_fully_addressable:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    x = multihost_utils.process_allgather(x, tiled=True)
-  return np.asarray(jax.device_get(x))
+    if x.is_fully_replicated:  # every process holds it all: no collective
+      x = x.addressable_data(0)
+    else:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      x = multihost_utils.process_allgather(x, tiled=True)
+  return np.asarray(jax.device_get(x)) if jax.process_index() == 0 else None
 
 
 def save(model_dir: str, cfg: ModelConfig, params, dtype: str = "float32",
          max_shard_bytes: int = 4 << 30) -> None:
-  """Writes config.json and safetensors (sharded + index past the limit)."""
+  """Writes config.json and safetensors (sharded + index past the limit).
+
+  Multi-host: every process calls it and joins the gathers of sharded
+  params, one tensor at a time; only process 0 keeps them and writes."""
   np_dtype = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16,
               "float16": np.float16}[dtype]
   tensors: dict[str, np.ndarray] = {}
@@ -305,6 +320,8 @@ def save(model_dir: str, cfg: ModelConfig, params, dtype: str = "float32",
       nn.unbox(params))[0]:
     name, _, to_hf = _MAP[_key_path(path)]
     host = _to_host(value)
+    if host is None:  # not process 0
+      continue
     if name.startswith(_L):
       for i in range(cfg.num_layers):
         tensors[name.format(i=i)] = np.ascontiguousarray(

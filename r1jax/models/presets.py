@@ -32,7 +32,9 @@ PRESETS: dict[str, ModelConfig] = {
     "qwen2.5-3b": ModelConfig(num_layers=36, embed_dim=2048, num_heads=16,
                               num_kv_heads=2, head_dim=128, mlp_dim=11008,
                               tie_embeddings=True, **_QWEN),
-    "qwen2.5-7b": ModelConfig(**{**_QWEN, "vocab_size": 152_064},
+    # The base 7B file says 131072 positions (the 0.5B/3B ones say 32768).
+    "qwen2.5-7b": ModelConfig(**{**_QWEN, "vocab_size": 152_064,
+                                 "max_seq_len": 131_072},
                               num_layers=28, embed_dim=3584, num_heads=28,
                               num_kv_heads=4, head_dim=128, mlp_dim=18944,
                               tie_embeddings=False),

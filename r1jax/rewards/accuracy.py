@@ -5,7 +5,8 @@ Dispatch on the example:
   runs in process);
 - `answer_type == 'choice'`: multiple-choice letter match;
 - otherwise maths: math-verify (gold first) in a worker process with a hard
-  time limit; a timeout or error scores 0 and counts as a failure.
+  time limit; a timeout, error or dead worker (pool.INFRA, after retries)
+  scores 0 and counts as a failure.
 The answer is found by `extract.extract_answer`; for choices the simple-evals
 line 'Answer: X' is also accepted.
 """
@@ -68,7 +69,7 @@ def accuracy(batch: registry.RewardBatch, timeout_s: float = 5.0,
     else:
       math_calls.append((ans, str(ex['answer'])))
       math_rows.append(i)
-  timeouts = errors = 0
+  timeouts = errors = infra = 0
   if math_calls:
     p = pool.get_pool(math_check.init_worker, num_workers)
     for i, res in zip(math_rows,
@@ -79,9 +80,10 @@ def accuracy(batch: registry.RewardBatch, timeout_s: float = 5.0,
         values_B[i] = FAILURE_VALUE
         timeouts += res.status == pool.TIMEOUT
         errors += res.status == pool.ERROR
+        infra += res.status == pool.INFRA
   result = registry.RewardResult(
-      values_B, failures=timeouts + errors,
-      metrics=dict(timeouts=timeouts, errors=errors, no_answer=no_answer,
-                   answer_too_long=too_long))
+      values_B, failures=timeouts + errors + infra,
+      metrics=dict(timeouts=timeouts, errors=errors, infra=infra,
+                   no_answer=no_answer, answer_too_long=too_long))
   batch.cache['accuracy'] = result
   return result

@@ -47,17 +47,27 @@ def validate_model(c) -> None:
                      f"{sorted(presets.PRESETS)}")
 
 
-def validate_mesh(c, batch: int, batch_field: str) -> None:
-  """The mesh must fit the devices and divide the batch."""
+def validate_mesh(c, batch: int, batch_field: str,
+                  splits: tuple[tuple[int, str], ...] = ()) -> None:
+  """The mesh must fit the devices, and the batch and every piece it is
+  split into (`splits`: (rows per piece, fields that set it)) must divide
+  over the data-parallel devices: a piece that does not is silently
+  replicated by the sharding rules, every chip computing the same rows."""
   try:
     mesh = shd.make_mesh(tuple(c.mesh.shape))
   except ValueError as e:
     raise ValueError(f"config.mesh.shape={tuple(c.mesh.shape)}: {e}") from e
   dp = mesh.shape["data"] * mesh.shape["fsdp"]
+  where = (f"the data-parallel size {dp} (mesh data x fsdp of "
+           f"config.mesh.shape={tuple(c.mesh.shape)})")
   if batch % dp:
-    raise ValueError(f"config.{batch_field}={batch} is not divisible by the "
-                     f"data-parallel size {dp} (mesh data x fsdp of "
-                     f"config.mesh.shape={tuple(c.mesh.shape)})")
+    raise ValueError(f"config.{batch_field}={batch} is not divisible by "
+                     f"{where}")
+  for rows, fields in splits:
+    if rows % dp:
+      raise ValueError(f"{fields} gives {rows} rows per piece, not "
+                       f"divisible by {where}: every device would compute "
+                       "the same rows; use fewer pieces or more rows")
 
 
 def validate_optim(c) -> None:
@@ -184,11 +194,11 @@ def write_config(c, workdir: str) -> None:
 
 
 def finish(c, workdir: str, cfg, params, last: dict) -> dict:
-  """After training: optional HF export and final_metrics.json (process
-  0). Returns `last`."""
+  """After training: optional HF export (every process joins its gathers;
+  process 0 writes) and final_metrics.json (process 0). Returns `last`."""
+  if c.checkpoint.export_hf:
+    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params)
   if jax.process_index() == 0:
-    if c.checkpoint.export_hf:
-      ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params)
     with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
       json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
                 indent=2)

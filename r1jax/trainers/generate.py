@@ -4,10 +4,13 @@ Output `<workdir>/generations.jsonl`, one line per prompt:
   {"prompt": ..., "text": <templated prompt>, "completions": [
      {"text", "num_tokens", "logprob_sum", "finish_reason": "stop"|"length"}]}
 Interrupted runs resume: prompts already written are skipped.
+Multi-host: every process samples its shards of each batch; process 0
+gathers the completions and writes the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -16,13 +19,16 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import logging
 
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.data import jsonl, templates
 from r1jax.models import hf, init_params, presets
+from r1jax.rewards import decode as decode_lib
 from r1jax.sampling import Sampling, jit_sample, left_pad
+from r1jax.trainers import common, rl_data
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
            "float16": jnp.float16}
@@ -89,6 +95,34 @@ def _model(c, mesh, vocab_size: int):
   return cfg, params
 
 
+def _resume_count(path: str) -> int:
+  """Prompts already in `path`, as process 0 sees it, on every process."""
+  done = (sum(1 for _ in jsonl.read_jsonl(path))
+          if jax.process_index() == 0 and os.path.exists(path) else 0)
+  if jax.process_count() == 1:
+    return done
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return int(multihost_utils.broadcast_one_to_all(np.int32(done)))
+
+
+def _write(f, prompts, texts, out, tok, strip, k: int) -> None:
+  """One JSONL line per prompt with its k completions (EOS, padding and
+  special tokens stripped from the text, R1 tags kept)."""
+  for i, (prompt, text) in enumerate(zip(prompts, texts)):
+    rows = slice(i * k, (i + 1) * k)
+    comps = [{"text": t, "num_tokens": int(n),
+              "logprob_sum": float(logp[:n].sum()),
+              "finish_reason": "length" if trunc else "stop"}
+             for t, n, logp, trunc in zip(
+                 decode_lib.decode(tok, out["tokens"][rows],
+                                   out["length"][rows], strip),
+                 out["length"][rows], out["logp"][rows],
+                 out["truncated"][rows])]
+    f.write(json.dumps({"prompt": prompt, "text": text,
+                        "completions": comps}, ensure_ascii=False) + "\n")
+  f.flush()
+
+
 def run(c, workdir: str) -> str:
   """Runs the stage; returns the output path."""
   validate(c)
@@ -114,14 +148,16 @@ def run(c, workdir: str) -> str:
                       top_p=c.sampling.top_p, top_k=c.sampling.top_k,
                       min_p=c.sampling.min_p)
   out_path = os.path.join(workdir, "generations.jsonl")
-  done = (sum(1 for _ in jsonl.read_jsonl(out_path))
-          if os.path.exists(out_path) else 0)
+  done = _resume_count(out_path)
   if done:
     logging.info("resuming: %d prompts already in %s", done, out_path)
   texts = [templates.render(c.template, p) for p in raw]
   rng = jax.random.key(c.seed + 1)
   start = time.time()
-  with open(out_path, "a", encoding="utf-8") as f, jax.set_mesh(mesh), \
+  writer = (open(out_path, "a", encoding="utf-8")
+            if jax.process_index() == 0 else contextlib.nullcontext())
+  strip = decode_lib.stripped_ids(tok)
+  with writer as f, jax.set_mesh(mesh), \
       nn.logical_axis_rules(shd.DEFAULT_RULES):
     for lo in range(done, len(texts), c.batch_prompts):
       batch = texts[lo:lo + c.batch_prompts]
@@ -131,24 +167,20 @@ def run(c, workdir: str) -> str:
       ids += [ids[-1]] * (c.batch_prompts - len(ids))
       tokens, mask = left_pad(ids, tok.pad_id)
       out = jit_sample(
-          params, cfg, tokens, mask, jax.random.fold_in(rng, lo),
+          params, cfg, rl_data.place(tokens, mesh, ("act_batch", None)),
+          rl_data.place(mask, mesh, ("act_batch", None)),
+          jax.random.fold_in(rng, lo),
           max_new_tokens=c.max_new_tokens, sampling=sampling,
           stop_ids=tuple(stop), num_samples=c.num_samples,
           pad_id=tok.pad_id,
           cache_dtype=_DTYPES.get(c.cache_dtype) if c.cache_dtype else None)
-      out = jax.device_get(out)
-      for i, text in enumerate(batch):
-        comps = []
-        for j in range(c.num_samples):
-          r = i * c.num_samples + j
-          n = int(out.length_B[r])
-          comps.append({
-              "text": tok.decode(out.tokens_BxM[r, :n]), "num_tokens": n,
-              "logprob_sum": float(out.logp_BxM[r, :n].sum()),
-              "finish_reason": ("length" if out.truncated_B[r] else "stop")})
-        f.write(json.dumps({"prompt": raw[lo + i], "text": text,
-                            "completions": comps}, ensure_ascii=False) + "\n")
-      f.flush()
+      # A collective: every process joins, process 0 writes.
+      out = common.to_host({"tokens": out.tokens_BxM, "logp": out.logp_BxM,
+                            "length": out.length_B,
+                            "truncated": out.truncated_B})
+      if f is not None:
+        _write(f, raw[lo:lo + len(batch)], batch, out, tok, strip,
+               c.num_samples)
       n_done = min(lo + c.batch_prompts, len(texts))
       rate = (n_done - done) / (time.time() - start)
       logging.info("generate: %d/%d prompts (%.2f prompts/s, ETA %.0fs)",

@@ -21,19 +21,19 @@ from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
 from r1jax.data import benchmarks, tasks, templates
 from r1jax.losses import grpo as grpo_loss
+from r1jax.rewards import decode as decode_lib
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling
-from r1jax.trainers import common, grpo_step, loop, rl_data
+from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
 
 
 def loss_config(c) -> grpo_loss.LossConfig:
   """The preset with every field set in config.loss applied over it."""
   over = {k: v for k, v in c.loss.items() if k != "preset" and v is not None}
-  if grpo_loss.PRESETS.get(c.loss.preset, {}).get("aggregation") == \
-      "constant" or over.get("aggregation") == "constant":
-    over.setdefault("max_len", c.rl.max_new_tokens)  # L_max
+  if not over.get("max_len"):  # unset or 0: L_max = the completion budget
+    over["max_len"] = c.rl.max_new_tokens
   try:
     return grpo_loss.make_config(c.loss.preset, **over)
   except ValueError as e:
@@ -49,11 +49,18 @@ def validate(c) -> None:
     raise ValueError(f"config.rl.group_size={r.group_size}: GRPO needs G >= "
                      "2 samples per prompt (advantages are group-relative)")
   for f in ("num_prompts", "max_new_tokens", "updates_per_batch",
-            "minibatches", "microbatches", "oversample"):
+            "minibatches", "microbatches", "oversample", "rollout_chunks"):
     if r[f] < 1:
       raise ValueError(f"config.rl.{f}={r[f]} must be >= 1")
   if c.steps < 1:
     raise ValueError(f"config.steps={c.steps} must be >= 1")
+  if not r.temperature > 0:
+    raise ValueError(f"config.rl.temperature={r.temperature} must be > 0: "
+                     "the loss uses log softmax(logits / temperature), and "
+                     "greedy rollouts give every group equal rewards")
+  if r.cache_dtype and r.cache_dtype not in common.DTYPES:
+    raise ValueError(f"config.rl.cache_dtype={r.cache_dtype!r}; allowed: "
+                     f"'' (the compute dtype) or {sorted(common.DTYPES)}")
   rows = r.num_prompts * r.group_size
   if rows % (r.minibatches * r.microbatches):
     raise ValueError(
@@ -62,10 +69,37 @@ def validate(c) -> None:
   if r.oversample > 1 and not r.dynamic_sampling:
     raise ValueError("config.rl.oversample > 1 needs "
                      "config.rl.dynamic_sampling=True")
-  common.validate_mesh(c, rows, "rl.num_prompts x config.rl.group_size")
+  p_o = r.num_prompts * r.oversample
+  if p_o % r.rollout_chunks:
+    raise ValueError(f"config.rl.rollout_chunks={r.rollout_chunks} must "
+                     f"divide the {p_o} prompts of a rollout (num_prompts x "
+                     "oversample)")
+  per_update = r.updates_per_batch * r.minibatches
+  if r.ref_update_every % per_update:
+    raise ValueError(
+        f"config.rl.ref_update_every={r.ref_update_every} counts optimizer "
+        f"updates and must be a multiple of the {per_update} updates per "
+        "rollout (updates_per_batch x minibatches): the reference is "
+        "refreshed between rollouts")
+  e = c.eval
+  eval_rows = (e.batch_prompts or p_o // r.rollout_chunks) * e.k
+  splits = [(rows // (r.minibatches * r.microbatches),
+             f"config.rl.num_prompts x group_size / (minibatches x "
+             f"microbatches) = {rows} / ({r.minibatches} x "
+             f"{r.microbatches})"),
+            (p_o * r.group_size // r.rollout_chunks,
+             f"config.rl.num_prompts x oversample x group_size / "
+             f"rollout_chunks = {p_o * r.group_size} / {r.rollout_chunks}")]
+  if e.num_prompts:
+    splits.append((eval_rows, f"config.eval.batch_prompts x config.eval.k "
+                   f"= {eval_rows}"))
+  common.validate_mesh(c, rows, "rl.num_prompts x config.rl.group_size",
+                       tuple(splits))
   if c.template not in templates.TEMPLATES:
     raise ValueError(f"config.template={c.template!r}; allowed: "
                      f"{templates.TEMPLATES}")
+  if c.eval.num_prompts and c.eval.k < 1:
+    raise ValueError(f"config.eval.k={c.eval.k} must be >= 1")
   if not c.data.train_file and not tasks.is_task(c.data.task):
     raise ValueError(f"config.data.task={c.data.task!r}; known: "
                      f"{tasks.names()} (or set config.data.train_file)")
@@ -84,6 +118,7 @@ def validate(c) -> None:
                      "config.rl.host_rewards=True (device rewards need a "
                      "synthetic task)")
   reward_total.validate(c.rewards)
+  reward_total.with_template(c.reward_options.to_dict(), False)
   loss_config(c)  # raises on an unknown preset or field value
   Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
 
@@ -91,9 +126,30 @@ def validate(c) -> None:
 def _corpus(c, prompts: rl_data.Prompts):
   """Texts to train a SentencePiece tokenizer on (random-init models)."""
   ex = prompts.train(0, 256) + prompts.held_out(64)
-  return ([templates.render(c.template, e["prompt"]) for e in ex]
+  prompter = templates.make_prompter(c.template, None,
+                                     system=c.system_prompt, prefill=c.prefill)
+  return ([prompter.render(e["prompt"]) for e in ex]
           + [f"<think> {e['prompt']} </think> <answer> {e['answer']} "
              "</answer>" for e in ex])
+
+
+def rl_spec(c, cfg, stop_ids: tuple, pad_id: int,
+            dev_rewards=None) -> grpo_step.RLSpec:
+  """The compiled step's static description from config.rl / config.loss."""
+  r = c.rl
+  return grpo_step.RLSpec(
+      cfg=cfg, num_prompts=r.num_prompts, group=r.group_size,
+      max_new_tokens=r.max_new_tokens,
+      sampling=Sampling(temperature=r.temperature, top_p=r.top_p,
+                        top_k=r.top_k),
+      stop_ids=stop_ids, pad_id=pad_id, loss=loss_config(c),
+      updates_per_batch=r.updates_per_batch, minibatches=r.minibatches,
+      microbatches=r.microbatches, rollout_chunks=r.rollout_chunks,
+      mask_truncated=r.mask_truncated,
+      truncated_reward=r.truncated_reward,
+      dynamic_sampling=r.dynamic_sampling,
+      cache_dtype=common.DTYPES.get(r.cache_dtype) if r.cache_dtype else None,
+      rewards=dev_rewards)
 
 
 def build(c, workdir: str):
@@ -102,9 +158,22 @@ def build(c, workdir: str):
   rules = common.rules(c)
   prompts = rl_data.Prompts(c)
   tok = common.tokenizer(c, workdir, lambda: _corpus(c, prompts))
-  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
+  try:
+    prompter = templates.make_prompter(c.template, tok,
+                                       system=c.system_prompt,
+                                       prefill=c.prefill)
+  except ValueError as e:
+    raise ValueError(f"config.template={c.template!r}: {e}") from e
   r = c.rl
-  lc = loss_config(c)
+  rl_data.check_prompt_lengths(tok, prompter, prompts, c.max_prompt_len,
+                               c.eval.num_prompts)
+  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
+  budget = c.max_prompt_len + r.max_new_tokens
+  if budget > cfg.max_seq_len:
+    raise ValueError(
+        f"config.max_prompt_len + config.rl.max_new_tokens = "
+        f"{c.max_prompt_len} + {r.max_new_tokens} = {budget} exceeds the "
+        f"model's max_seq_len {cfg.max_seq_len} (max_position_embeddings)")
   updates = c.steps * r.updates_per_batch * r.minibatches
   tx, sched = common.make_optimizer(c.optim, updates)
   stops = common.stop_ids(tok, r.stop_tokens, "rl.stop_tokens")
@@ -112,21 +181,11 @@ def build(c, workdir: str):
   if not r.host_rewards:
     dev_rewards = combine.DeviceRewardSpec.from_config(
         c.rewards, c.reward_options.to_dict(), c.data.task,
-        vocab.Tags.from_encode(tok.encode))
-  spec = grpo_step.RLSpec(
-      cfg=cfg, num_prompts=r.num_prompts, group=r.group_size,
-      max_new_tokens=r.max_new_tokens,
-      sampling=Sampling(temperature=r.temperature, top_p=r.top_p,
-                        top_k=r.top_k),
-      stop_ids=stops, pad_id=tok.pad_id, loss=lc,
-      updates_per_batch=r.updates_per_batch, minibatches=r.minibatches,
-      microbatches=r.microbatches, mask_truncated=r.mask_truncated,
-      truncated_reward=r.truncated_reward,
-      dynamic_sampling=r.dynamic_sampling,
-      cache_dtype=common.DTYPES.get(r.cache_dtype) if r.cache_dtype else None,
-      rewards=dev_rewards)
+        vocab.Tags.from_encode(tok.encode), prompter.think_opened)
+  spec = rl_spec(c, cfg, stops, tok.pad_id, dev_rewards)
   return dict(mesh=mesh, rules=rules, prompts=prompts, tok=tok, cfg=cfg,
-              params=params, tx=tx, sched=sched, spec=spec)
+              params=params, tx=tx, sched=sched, spec=spec,
+              prompter=prompter)
 
 
 def run(c, workdir: str) -> dict:
@@ -143,12 +202,16 @@ def run(c, workdir: str) -> dict:
   if spec.needs_ref:
     carry["ref"] = jax.tree.map(jnp.copy, b["params"])
   p_o = r.num_prompts * r.oversample
+  # config.rl.ref_update_every counts optimizer updates; refresh between
+  # rollouts (validate: a multiple of the updates per rollout).
+  refresh_every = r.ref_update_every // (r.updates_per_batch * r.minibatches)
   class_V = None
   if not r.host_rewards:
-    class_V = rl_data.place(vocab.token_classes(
-        tok.token_texts(), ignore_ids=[i for i in (tok.eos_id, tok.pad_id)
-                                       if i is not None]), mesh, (None,))
-  think_opened = bool(c.reward_options.format.get("think_opened", False))
+    class_V = rl_data.place(decode_lib.token_classes(tok), mesh, (None,))
+  prompter = b["prompter"]
+  think_opened = prompter.think_opened
+  reward_options = reward_total.with_template(c.reward_options.to_dict(),
+                                              think_opened)
 
   # THE COMPILED STEP(S)
   ctx = lambda: (jax.set_mesh(mesh), nn.logical_axis_rules(rules))  # noqa
@@ -162,28 +225,24 @@ def run(c, workdir: str) -> dict:
 
   def step_fn(carry, step):
     examples = prompts.train(step, p_o)
-    tokens, mask = rl_data.encode_prompts(tok, c.template, examples,
+    tokens, mask = rl_data.encode_prompts(tok, prompter, examples,
                                           c.max_prompt_len)
     tokens = rl_data.place(tokens, mesh, ("act_batch", None))
     mask = rl_data.place(mask, mesh, ("act_batch", None))
     rng = jax.random.fold_in(key, step)
     ref = carry.get("ref")
-    if ref is not None and r.ref_update_every and step and \
-        step % r.ref_update_every == 0:
+    if ref is not None and refresh_every and step and \
+        step % refresh_every == 0:
       ref = jax.tree.map(jnp.copy, carry["train"]["params"])
     m1, m2 = ctx()
     with m1, m2:
       if r.host_rewards:
         k_sample, k_learn = jax.random.split(rng)
         comp = rollout(carry["train"]["params"], tokens, mask, k_sample)
-        host = common.to_host(comp)
-        texts = [tok.decode(host.tokens_BxM[i, :host.length_B[i]])
-                 for i in range(host.length_B.shape[0])]
-        batch = reward_registry.RewardBatch(
-            texts, [e for e in examples for _ in range(r.group_size)],
-            lengths_B=host.length_B, truncated_B=host.truncated_B)
-        total_B, rmetrics = reward_total.compute_rewards(
-            batch, c.rewards, c.reward_options.to_dict())
+        # Each process scores the rows it holds; all get every row's reward.
+        total_B, rmetrics = host_rewards.score_rollout(
+            tok, comp, [e for e in examples for _ in range(r.group_size)],
+            c.rewards, reward_options, think_opened=think_opened)
         state, metrics = learn(carry["train"], ref, tokens, mask, comp,
                                jnp.asarray(total_B), k_learn)
         metrics.update({k.replace("rewards/", "reward/"): v
@@ -201,8 +260,7 @@ def run(c, workdir: str) -> dict:
 
   def decode(extras):
     x = common.to_host(extras)
-    return [tok.decode(x["tokens"][i, :x["length"][i]])
-            for i in range(x["length"].shape[0])]
+    return decode_lib.decode(tok, x["tokens"], x["length"])
 
   def host_metrics(step, m, extras):
     out = rl_data.text_metrics(decode(extras), think_opened)
@@ -221,7 +279,7 @@ def run(c, workdir: str) -> dict:
     m1, m2 = ctx()
     with m1, m2:
       out = rl_data.evaluate(carry["train"]["params"], cfg, tok, prompts, c,
-                             mesh, spec.stop_ids, eval_key)
+                             mesh, spec.stop_ids, eval_key, prompter)
     logging.info("eval at step %d (%.1fs): %s", step, time.time() - t,
                  {k: round(v, 4) for k, v in out.items()})
     return out

@@ -43,6 +43,7 @@ class RLSpec:
   updates_per_batch: int = 1  # mu
   minibatches: int = 1
   microbatches: int = 1
+  rollout_chunks: int = 1  # the rollout sampled in this many prompt chunks
   mask_truncated: bool = False
   truncated_reward: float | None = None
   dynamic_sampling: bool = False
@@ -94,13 +95,33 @@ def completion_logp(params, cfg: ModelConfig, tokens_BxS, seg_BxS, pos_BxS,
 
 
 def make_rollout(spec: RLSpec):
-  """rollout(params, prompts_PxT, pmask_PxT, rng) -> Completions."""
-  def rollout(params, prompts_PxT, pmask_PxT, rng):
+  """rollout(params, prompts_PxT, pmask_PxT, rng) -> Completions.
+
+  With rollout_chunks = n > 1 the prompts are sampled n chunks at a time
+  (`lax.map`, so the KV cache holds one chunk): chunk i takes prompts i,
+  i + n, ... (`split_rows`, so every chunk spans all devices), and the rows
+  come back prompt-major as with n = 1.
+  """
+  def one(params, prompts_PxT, pmask_PxT, rng):
     return sampler.sample(
         params, spec.cfg, prompts_PxT, pmask_PxT, rng,
         max_new_tokens=spec.max_new_tokens, sampling=spec.sampling,
         stop_ids=spec.stop_ids, num_samples=spec.group, pad_id=spec.pad_id,
         cache_dtype=spec.cache_dtype)
+
+  def rollout(params, prompts_PxT, pmask_PxT, rng):
+    n = spec.rollout_chunks
+    if n == 1:
+      return one(params, prompts_PxT, pmask_PxT, rng)
+    chunks = (common.split_rows(prompts_PxT, n),
+              common.split_rows(pmask_PxT, n), jax.random.split(rng, n))
+    out = jax.lax.map(lambda x: one(params, *x), chunks)
+    p = prompts_PxT.shape[0]
+
+    def merge(x):  # [n, P/n * G, ...] -> [P * G, ...], prompt-major
+      x = x.reshape(n, p // n, spec.group, *x.shape[2:])
+      return jnp.swapaxes(x, 0, 1).reshape(p * spec.group, *x.shape[3:])
+    return jax.tree.map(merge, out)
   return rollout
 
 
@@ -155,8 +176,10 @@ def make_learn(spec: RLSpec, tx):
       mask_BxM *= (~take(comp.truncated_B)).astype(jnp.int32)[:, None]
     tokens, seg, pos = sequences(prompts, pmask, take(comp.tokens_BxM),
                                  take(comp.mask_BxM), g)
+    # The behaviour log-probs: of the distribution the rollout drew from,
+    # after top-p / top-k / min-p truncation (TIS corrects for it).
     rows = {"tokens": tokens, "seg": seg, "pos": pos, "mask": mask_BxM,
-            "sampler": take(comp.logp_BxM)}
+            "sampler": take(comp.logp_truncated_BxM)}
     n_all = n_mini * n_micro
     # 2. OLD AND REFERENCE LOG-PROBS (forward passes, only when needed).
     if spec.needs_old:

@@ -17,6 +17,7 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import benchmarks, jsonl, tasks, templates
 from r1jax.evaluation import passk
 from r1jax.rewards import extract
+from r1jax.rewards import decode as decode_lib
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards.repetition import reflective_count
 from r1jax.sampling import Sampling, jit_sample, left_pad
@@ -69,16 +70,41 @@ class Prompts:
     return bool(reward_registry.get("accuracy")(batch).values_B[0] > 0)
 
 
-def encode_prompts(tok: tok_lib.Tokenizer, template: str,
+def encode_prompts(tok: tok_lib.Tokenizer, prompter: templates.Prompter,
                    examples: Sequence[dict], length: int):
-  """(tokens_PxT, mask_PxT) numpy, left-padded to `length`."""
-  ids = [tok.encode(templates.render(template, e["prompt"]),
-                    add_bos=tok.bos_id is not None) for e in examples]
+  """(tokens_PxT, mask_PxT) numpy, left-padded to `length`; one BOS at
+  most (templates that write BOS themselves get none added)."""
+  ids = [tok_lib.encode_prompt(tok, prompter.render(e["prompt"]))
+         for e in examples]
   longest = max(len(x) for x in ids)
   if longest > length:
     raise ValueError(f"a prompt has {longest} tokens > config.max_prompt_len"
                      f"={length}")
   return left_pad(ids, tok.pad_id, length)
+
+
+def check_prompt_lengths(tok: tok_lib.Tokenizer,
+                         prompter: templates.Prompter, prompts: Prompts,
+                         length: int, eval_count: int,
+                         task_sample: int = 256) -> None:
+  """Fails at start-up, not mid-run, when a prompt exceeds `length`: every
+  record of a file (training and held-out), or for a synthetic task its
+  held-out prompts and the first `task_sample` training prompts."""
+  if prompts.records is not None:
+    groups = (("config.data.train_file", prompts.records),
+              ("config.data.eval_file", prompts.eval_records))
+  else:
+    groups = ((f"config.data.task={prompts.task.name!r}",
+               prompts.train(0, task_sample)),
+              ("held-out prompts", prompts.held_out(eval_count)))
+  for where, examples in groups:
+    for i, e in enumerate(examples):
+      n = len(tok_lib.encode_prompt(tok, prompter.render(e["prompt"])))
+      if n > length:
+        raise ValueError(
+            f"{where}: prompt {i} has {n} tokens with config.template="
+            f"{prompter.name!r} > config.max_prompt_len={length}; raise "
+            "config.max_prompt_len or drop long prompts")
 
 
 def place(x, mesh, names) -> jax.Array:
@@ -105,7 +131,8 @@ def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
 
 
 def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
-             rng, samples: list | None = None) -> dict[str, float]:
+             rng, prompter: templates.Prompter,
+             samples: list | None = None) -> dict[str, float]:
   """pass@1 over k samples and cons@k on the held-out prompts.
 
   `samples`, when given, receives one {"example", "texts", "correct"} per
@@ -118,22 +145,23 @@ def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
   sampling = Sampling(temperature=e.temperature, top_p=e.top_p)
   m = e.max_new_tokens or c.rl.max_new_tokens
   correct, answers, lengths, fmt = [], [], [], []
-  batch = max(c.rl.num_prompts, 1)
-  think_opened = bool(c.reward_options.format.get("think_opened", False))
+  batch = e.batch_prompts or (c.rl.num_prompts * c.rl.oversample
+                              // c.rl.rollout_chunks)
+  think_opened = prompter.think_opened
   fmt_fn = reward_registry.get("format")
   for lo in range(0, len(examples), batch):
     part = examples[lo:lo + batch]
     padded = part + [part[-1]] * (batch - len(part))
-    tokens, mask = encode_prompts(tok, c.template, padded, c.max_prompt_len)
+    tokens, mask = encode_prompts(tok, prompter, padded, c.max_prompt_len)
     out = common.to_host(jit_sample(
         params, cfg, place(tokens, mesh, ("act_batch", None)),
         place(mask, mesh, ("act_batch", None)), jax.random.fold_in(rng, lo),
         max_new_tokens=m, sampling=sampling, stop_ids=stop_ids,
         num_samples=e.k, pad_id=tok.pad_id))
     for i, ex in enumerate(part):
-      texts = [tok.decode(out.tokens_BxM[i * e.k + j,
-                                         :out.length_B[i * e.k + j]])
-               for j in range(e.k)]
+      rows = slice(i * e.k, (i + 1) * e.k)
+      texts = decode_lib.decode(tok, out.tokens_BxM[rows],
+                                out.length_B[rows])
       ans = [extract.extract_answer(t) for t in texts]
       answers.append(ans)
       correct.append([prompts.verify(a, ex) for a in ans])

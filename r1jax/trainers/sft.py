@@ -84,7 +84,11 @@ def validate(c) -> None:
                      f"{d.microbatches}")
   if c.steps < 1:
     raise ValueError(f"config.steps={c.steps} must be >= 1")
-  common.validate_mesh(c, d.batch_size, "data.batch_size")
+  common.validate_mesh(
+      c, d.batch_size, "data.batch_size",
+      ((d.batch_size // d.microbatches,
+        f"config.data.batch_size / config.data.microbatches = "
+        f"{d.batch_size} / {d.microbatches}"),))
 
 
 def _records(c) -> tuple[list[dict], bool]:

@@ -1,16 +1,27 @@
 """Two `jax.distributed` processes (gloo CPU collectives, 4 devices each)
-give the same SFT and GRPO metrics as one process with 8 devices."""
+give the same SFT and GRPO metrics as one process with 8 devices, also with
+host rewards (each process scores its rows) and an HF export (a collective
+every process joins), and write the same generate output once."""
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
 
+import jax
+import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
-from r1jax.trainers import grpo, sft
+from r1jax.models import hf
+from r1jax.trainers import generate, grpo, sft
 from tests.trainers import util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+# After the one-process runs, the workers get this long to finish; a
+# deadlocked collective fails the test instead of hanging it.
+TIMEOUT_S = 600
 
 
 def _free_port() -> int:
@@ -19,30 +30,76 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _wait(procs, logs, timeout_s: float) -> None:
+  deadline = time.monotonic() + timeout_s
+  try:
+    for p in procs:
+      p.wait(timeout=max(1.0, deadline - time.monotonic()))
+  except subprocess.TimeoutExpired:
+    for p in procs:
+      p.kill()
+      p.wait()
+  for p, log in zip(procs, logs):
+    out = open(log).read()[-4000:]
+    assert p.returncode == 0, f"{log} (rc {p.returncode}; -9: timed out, a " \
+        f"deadlock?):\n{out}"
+
+
+def _compare(one_dir: str, multi_dir: str, keys) -> None:
+  one, multi = util.metric_rows(one_dir), util.metric_rows(multi_dir)
+  assert sorted(one) == sorted(multi)
+  last = max(one)
+  for k in keys:
+    step = 0 if k.startswith("eval/") and k not in one[last] else last
+    assert multi[step][k] == pytest.approx(one[step][k], rel=1e-4,
+                                           abs=1e-6), (one_dir, k)
+
+
 def test_two_processes_match_one(tmp_path):
   tok = util.tokenizer(str(tmp_path))
+  rl = util.rl_jsonl(str(tmp_path))
+  prompts = util.rl_jsonl(str(tmp_path), 6, "prompts.jsonl")
   port = _free_port()
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "tests.trainers.multiprocess_worker", str(i),
-       str(port), str(tmp_path / "multi"), tok], cwd=ROOT, env=env,
-      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-           for i in range(2)]
+  logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+  procs = []
+  for i, log in enumerate(logs):
+    with open(log, "w") as f:
+      procs.append(subprocess.Popen(
+          [sys.executable, "-m", "tests.trainers.multiprocess_worker",
+           str(i), str(port), str(tmp_path / "multi"), tok, str(tmp_path)],
+          cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT))
   # The single-process reference runs meanwhile (8 devices, same mesh).
-  sft.run(util.multiprocess_sft(tok), str(tmp_path / "one" / "sft"))
-  grpo.run(util.multiprocess_grpo(tok), str(tmp_path / "one" / "grpo"))
-  for p in procs:
-    out, _ = p.communicate(timeout=900)
-    assert p.returncode == 0, out[-4000:]
-  for stage, keys in (("sft", ("loss", "grad_norm", "token_accuracy")),
-                      ("grpo", ("loss", "reward/total", "length/mean",
-                                "kl_k3", "grad_norm", "eval/pass@1",
-                                "reflection/words_mean"))):
-    one = util.metric_rows(str(tmp_path / "one" / stage))
-    multi = util.metric_rows(str(tmp_path / "multi" / stage))
-    assert sorted(one) == sorted(multi)
-    last = max(one)
-    for k in keys:
-      step = 0 if k.startswith("eval/") and k not in one[last] else last
-      assert multi[step][k] == pytest.approx(one[step][k], rel=1e-4,
-                                             abs=1e-6), (stage, k)
+  one = tmp_path / "one"
+  sft.run(util.multiprocess_sft(tok), str(one / "sft"))
+  grpo.run(util.multiprocess_grpo(tok), str(one / "grpo"))
+  grpo.run(util.multiprocess_grpo_host(tok, rl), str(one / "grpo_host"))
+  generate.run(util.multiprocess_generate(tok, prompts),
+               str(one / "generate"))
+  _wait(procs, logs, TIMEOUT_S)
+
+  multi = tmp_path / "multi"
+  _compare(str(one / "sft"), str(multi / "sft"),
+           ("loss", "grad_norm", "token_accuracy"))
+  _compare(str(one / "grpo"), str(multi / "grpo"),
+           ("loss", "reward/total", "length/mean", "kl_k3", "grad_norm",
+            "eval/pass@1", "reflection/words_mean"))
+  _compare(str(one / "grpo_host"), str(multi / "grpo_host"),
+           ("loss", "reward/total", "reward/accuracy", "reward/format",
+            "reward/accuracy/failures", "reward/reflection", "length/mean",
+            "grad_norm", "reflection/words_mean"))
+  # The exported HF model loads, with the one-process export's weights.
+  hf.load(str(multi / "grpo_host" / "hf"))
+  want = load_file(str(one / "grpo_host" / "hf" / "model.safetensors"))
+  got = load_file(str(multi / "grpo_host" / "hf" / "model.safetensors"))
+  assert sorted(got) == sorted(want)
+  for name, w in want.items():
+    np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-7,
+                               err_msg=name)
+  # generate: one line per prompt, written once.
+  rows = [[json.loads(line) for line in open(d / "generate" /
+                                             "generations.jsonl")]
+          for d in (one, multi)]
+  assert [r["prompt"] for r in rows[1]] == [r["prompt"] for r in rows[0]]
+  assert len(rows[1]) == 6
+  assert rows[1] == rows[0]

@@ -1,9 +1,12 @@
 """One of two `jax.distributed` CPU processes (gloo), 4 devices each.
 
-  python -m tests.trainers.multiprocess_worker PROCESS_ID PORT ROOT TOK
+  python -m tests.trainers.multiprocess_worker PROCESS_ID PORT ROOT TOK DATA
 
-Runs the sft and grpo stages for 2 steps on a (2, 2, 2) mesh spanning both
-processes, into ROOT/sft and ROOT/grpo (shared by the two processes).
+Runs on a (2, 2, 2) mesh spanning both processes, into directories of ROOT
+(shared by the two processes): sft and grpo for 2 steps (ROOT/sft,
+ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
+(ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
+(ROOT/generate). The test writes TOK and DATA first.
 """
 import os
 import sys
@@ -15,17 +18,23 @@ os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def main(pid: int, port: int, root: str, tok: str) -> None:
+def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2,
                              process_id=pid)
   assert jax.device_count() == 8 and jax.local_device_count() == 4
   from tests.trainers import util  # pylint: disable=g-import-not-at-top
-  from r1jax.trainers import grpo, sft  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import generate, grpo, sft  # pylint: disable=g-import-not-at-top
   sft.run(util.multiprocess_sft(tok), os.path.join(root, "sft"))
   grpo.run(util.multiprocess_grpo(tok), os.path.join(root, "grpo"))
+  grpo.run(util.multiprocess_grpo_host(tok, util.rl_jsonl(data)),
+           os.path.join(root, "grpo_host"))
+  generate.run(util.multiprocess_generate(
+      tok, util.rl_jsonl(data, 6, "prompts.jsonl")),
+               os.path.join(root, "generate"))
   jax.distributed.shutdown()
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
+  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4],
+       sys.argv[5])

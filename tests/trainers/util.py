@@ -2,6 +2,7 @@
 import json
 import os
 
+from configs import generate as generate_config
 from configs import r1_zero as r1_zero_config
 from configs import sft as sft_config
 from r1jax import tokenizers as tok_lib
@@ -69,3 +70,40 @@ def multiprocess_grpo(tok_path: str):
 def multiprocess_sft(tok_path: str):
   return sft_config_tiny(**{"tokenizer": tok_path, "mesh.shape": (2, 2, 2),
                             "steps": 2, "data.microbatches": 2})
+
+
+def rl_jsonl(directory: str, count: int = 64, name: str = "rl.jsonl") -> str:
+  """Prompts of the tiny arithmetic task as a JSONL file (prompt and answer
+  only: the accuracy reward checks them with math-verify)."""
+  path = os.path.join(directory, name)
+  if not os.path.exists(path):
+    ex = tasks.get("arithmetic", num_ops=1).examples(0, 0, count)
+    with open(path, "w") as f:
+      f.writelines(json.dumps({"prompt": e["prompt"],
+                               "answer": str(e["answer"])}) + "\n"
+                   for e in ex)
+  return path
+
+
+def multiprocess_grpo_host(tok_path: str, train_file: str):
+  """Host rewards (math-verify workers, format) and an HF export."""
+  return grpo_config(tok_path, **{
+      "mesh.shape": (2, 2, 2), "steps": 2, "rl.microbatches": 2,
+      "rl.host_rewards": True, "data.train_file": train_file,
+      "reward_options.accuracy.num_workers": 1,
+      "checkpoint.export_hf": True})
+
+
+def multiprocess_generate(tok_path: str, prompts: str):
+  """The generate stage: a tiny random model, prompts in batches of 4."""
+  c = generate_config.get_config("demo")
+  c.model.preset = "tiny"
+  c.tokenizer = tok_path
+  c.template = "plain"
+  c.prompts = prompts
+  c.demo = False
+  c.num_samples = 2
+  c.batch_prompts = 4
+  c.max_new_tokens = 6
+  c.mesh.shape = (2, 2, 2)
+  return c

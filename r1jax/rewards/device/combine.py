@@ -37,8 +37,12 @@ class DeviceRewardSpec:
   @classmethod
   def from_config(cls, weights: Mapping[str, float],
                   options: Mapping[str, Any], task: str,
-                  tags: vocab.Tags) -> "DeviceRewardSpec":
-    """Fails naming the field when a weighted reward has no jnp version."""
+                  tags: vocab.Tags,
+                  think_opened: bool = False) -> "DeviceRewardSpec":
+    """Fails naming the field when a weighted reward has no jnp version.
+
+    `think_opened` follows the prompt template (`Prompter.think_opened`).
+    """
     w = {k: float(v) for k, v in dict(weights).items() if float(v) != 0.0}
     for name in w:
       if name not in DEVICE_REWARDS:
@@ -54,7 +58,7 @@ class DeviceRewardSpec:
     ol, co = opt("overlong"), opt("cosine")
     return cls(
         weights=tuple(sorted(w.items())), task=task, tags=tags,
-        think_opened=bool(opt("format").get("think_opened", False)),
+        think_opened=bool(think_opened),
         overlong=(int(ol.get("max_len", 4096)),
                   int(ol.get("cache_len", 512))),
         cosine=(float(co.get("max_len", 4096)),
