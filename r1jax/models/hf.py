@@ -299,11 +299,10 @@ def _to_host(x) -> np.ndarray | None:
   """The whole of `x` on process 0 (None elsewhere). Multi-host, every
   process must call it: a sharded `x` is gathered with a collective."""
   if jax.process_count() > 1 and not x.is_fully_addressable:
-    if x.is_fully_replicated:  # every process holds it all: no collective
-      x = x.addressable_data(0)
-    else:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      x = multihost_utils.process_allgather(x, tiled=True)
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    # Fully replicated: every process holds it all, no collective.
+    x = (x.addressable_data(0) if x.is_fully_replicated
+         else multihost_utils.process_allgather(x, tiled=True))
   return np.asarray(jax.device_get(x)) if jax.process_index() == 0 else None
 
 

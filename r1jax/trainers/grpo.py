@@ -22,7 +22,6 @@ from r1jax import sharding as shd
 from r1jax.data import benchmarks, tasks, templates
 from r1jax.losses import grpo as grpo_loss
 from r1jax.rewards import decode as decode_lib
-from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling

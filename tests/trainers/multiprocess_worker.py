@@ -2,20 +2,53 @@
 
   python -m tests.trainers.multiprocess_worker PROCESS_ID PORT ROOT TOK DATA
 
-Runs on a (2, 2, 2) mesh spanning both processes, into directories of ROOT
-(shared by the two processes): sft and grpo for 2 steps (ROOT/sft,
+Runs on a (2, 2, 2) mesh spanning both processes: host rewards of a fixed
+rollout (each process scores its rows; checked here against scoring all
+rows), then stages into directories of ROOT (shared by the two processes):
+sft and grpo for 2 steps (ROOT/sft,
 ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
 (ROOT/generate). The test writes TOK and DATA first.
 """
 import os
 import sys
+import time
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def check_host_rewards(tok_path: str) -> None:
+  """score_rollout over both processes = compute_rewards over all rows."""
+  # pylint: disable=g-import-not-at-top
+  import numpy as np
+  from r1jax import sharding as shd
+  from r1jax import tokenizers as tok_lib
+  from r1jax.rewards import decode as decode_lib
+  from r1jax.rewards import registry
+  from r1jax.rewards import total as reward_total
+  from r1jax.trainers import host_rewards, rl_data
+  from tests.trainers import util
+  # pylint: enable=g-import-not-at-top
+  tok = tok_lib.load(tok_path)
+  texts, examples, eos = util.reward_cases()
+  comp, host = util.rollout(tok, texts, eos, shd.make_mesh((2, 2, 2)))
+  assert set(host_rewards.row_owners(*comp).tolist()) == {0, 1}
+  options = {"accuracy": {"num_workers": 1}}
+  total_B, metrics = host_rewards.score_rollout(
+      tok, comp, examples, util.REWARD_WEIGHTS, options, think_opened=False)
+  batch = registry.RewardBatch(
+      decode_lib.decode(tok, host.tokens_BxM, host.length_B), examples,
+      lengths_B=host.length_B, truncated_B=host.truncated_B)
+  want_B, want = reward_total.compute_rewards(batch, util.REWARD_WEIGHTS,
+                                              options)
+  want.update(rl_data.text_metrics(batch.completions, False))
+  np.testing.assert_array_equal(total_B, want_B)
+  assert metrics == want, (metrics, want)
+  assert want["rewards/accuracy"] == 0.625, want
 
 
 def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
@@ -25,13 +58,18 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
   assert jax.device_count() == 8 and jax.local_device_count() == 4
   from tests.trainers import util  # pylint: disable=g-import-not-at-top
   from r1jax.trainers import generate, grpo, sft  # pylint: disable=g-import-not-at-top
-  sft.run(util.multiprocess_sft(tok), os.path.join(root, "sft"))
-  grpo.run(util.multiprocess_grpo(tok), os.path.join(root, "grpo"))
-  grpo.run(util.multiprocess_grpo_host(tok, util.rl_jsonl(data)),
-           os.path.join(root, "grpo_host"))
-  generate.run(util.multiprocess_generate(
-      tok, util.rl_jsonl(data, 6, "prompts.jsonl")),
-               os.path.join(root, "generate"))
+  stages = (
+      ("host_rewards", lambda _: check_host_rewards(tok)),
+      ("sft", lambda d: sft.run(util.multiprocess_sft(tok), d)),
+      ("grpo", lambda d: grpo.run(util.multiprocess_grpo(tok), d)),
+      ("grpo_host", lambda d: grpo.run(
+          util.multiprocess_grpo_host(tok, util.rl_jsonl(data)), d)),
+      ("generate", lambda d: generate.run(util.multiprocess_generate(
+          tok, util.rl_jsonl(data, 6, "prompts.jsonl")), d)))
+  for name, run in stages:
+    start = time.time()
+    run(os.path.join(root, name))
+    print(f"worker {pid}: {name} took {time.time() - start:.1f}s", flush=True)
   jax.distributed.shutdown()
 
 

@@ -1,12 +1,16 @@
 """Shared helpers for the trainer tests: tiny stage configs, metrics rows."""
 import json
 import os
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from configs import generate as generate_config
 from configs import r1_zero as r1_zero_config
 from configs import sft as sft_config
 from r1jax import tokenizers as tok_lib
 from r1jax.data import tasks, templates
+from r1jax.trainers import rl_data
 
 
 def tokenizer(directory: str) -> str:
@@ -20,6 +24,30 @@ def tokenizer(directory: str) -> str:
   return path + ".model"
 
 
+def hf_tokenizer(directory: str) -> tok_lib.Tokenizer:
+  """A byte-level BPE tokenizer.json whose EOS `<|im_end|>` is a special
+  token (Qwen-style); the R1 tags are added (not special) tokens."""
+  # pylint: disable=g-import-not-at-top
+  import tokenizers as hf_tokenizers
+  from tokenizers import decoders, models, pre_tokenizers, trainers
+  # pylint: enable=g-import-not-at-top
+  t = hf_tokenizers.Tokenizer(models.BPE())
+  t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+  t.decoder = decoders.ByteLevel()
+  corpus = ["<think> 12 + 30 = 42, wait, check it </think> <answer> 42 "
+            "</answer>", "The answer is \\frac{1}{2}. (B)"] * 50
+  t.train_from_iterator(corpus, trainers.BpeTrainer(
+      vocab_size=300, special_tokens=["<|endoftext|>", "<|im_end|>"],
+      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+  t.add_tokens([hf_tokenizers.AddedToken(s, special=False)
+                for s in tok_lib.R1_SPECIAL_TOKENS])
+  os.makedirs(directory, exist_ok=True)
+  t.save(os.path.join(directory, "tokenizer.json"))
+  with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+    json.dump({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, f)
+  return tok_lib.load(directory)
+
+
 def grpo_config(tok_path: str, **overrides):
   c = r1_zero_config.get_config("tiny")
   c.tokenizer = tok_path
@@ -31,7 +59,7 @@ def grpo_config(tok_path: str, **overrides):
   c.rl.max_new_tokens = 8
   c.eval.num_prompts = 0
   c.steps = 4
-  c.checkpoint.every = 0
+  c.checkpoint.every = -1
   c.log.samples_every = 2
   c.update_from_flattened_dict(overrides)
   return c
@@ -44,7 +72,7 @@ def sft_config_tiny(**overrides):
   c.data.seq_len = 64
   c.vocab_size = 300
   c.steps = 4
-  c.checkpoint.every = 0
+  c.checkpoint.every = -1
   c.update_from_flattened_dict(overrides)
   return c
 
@@ -86,9 +114,11 @@ def rl_jsonl(directory: str, count: int = 64, name: str = "rl.jsonl") -> str:
 
 
 def multiprocess_grpo_host(tok_path: str, train_file: str):
-  """Host rewards (math-verify workers, format) and an HF export."""
+  """Host rewards (math-verify workers, format) and an HF export; the
+  params are sharded across processes (fsdp 4), so exporting them takes a
+  collective of all processes."""
   return grpo_config(tok_path, **{
-      "mesh.shape": (2, 2, 2), "steps": 2, "rl.microbatches": 2,
+      "mesh.shape": (1, 4, 2), "steps": 2, "rl.microbatches": 2,
       "rl.host_rewards": True, "data.train_file": train_file,
       "reward_options.accuracy.num_workers": 1,
       "checkpoint.export_hf": True})
@@ -107,3 +137,49 @@ def multiprocess_generate(tok_path: str, prompts: str):
   c.max_new_tokens = 6
   c.mesh.shape = (2, 2, 2)
   return c
+
+
+class Rollout(NamedTuple):
+  """The fields of `sampling.Completions` that host rewards read."""
+  tokens_BxM: Any
+  length_B: Any
+  truncated_B: Any
+
+
+def rollout(tok, texts, eos, mesh) -> tuple[Rollout, Rollout]:
+  """(global arrays on `mesh`, numpy) of completions as the sampler returns
+  them: `texts` encoded, EOS appended where `eos`, padded after; lengths
+  replicated (a sharding other than the tokens')."""
+  ids = [tok.encode(t) + ([tok.eos_id] if e else [])
+         for t, e in zip(texts, eos)]
+  tokens = np.full((len(ids), max(len(x) for x in ids) + 2), tok.pad_id,
+                   np.int32)
+  for i, x in enumerate(ids):
+    tokens[i, :len(x)] = x
+  host = Rollout(tokens, np.array([len(x) for x in ids], np.int32),
+                 ~np.array(eos))
+  return Rollout(rl_data.place(host.tokens_BxM, mesh, ("act_batch", None)),
+                 rl_data.place(host.length_B, mesh, (None,)),
+                 rl_data.place(host.truncated_B, mesh, ("act_batch",))), host
+
+
+def reward_cases() -> tuple[list[str], list[dict], list[bool]]:
+  """16 (completion, example, ends in EOS): task, math-verify and choice
+  answers, right and wrong, formatted or not, truncated or not."""
+  texts = ["<think> 12 + 30 = 42 </think> <answer> 42 </answer>",
+           "<think> wait, check </think> <answer> 41 </answer>",
+           "<think> x </think> <answer> \\frac{1}{2} </answer>",
+           "<think> x </think> <answer> 0.5 </answer> more",
+           "it is B. Answer: B", "<answer> B </answer>",
+           "<think> check, wait </think>", ""] * 2
+  arith = {"prompt": "12 + 30", "answer": "42", "task": "arithmetic"}
+  half = {"prompt": "half", "answer": "1/2"}
+  pick = {"prompt": "pick", "answer": "B", "answer_type": "choice"}
+  examples = [arith, dict(arith, prompt="12 + 29"), half, half, pick, pick,
+              arith, half] * 2
+  return texts, examples, [True, False] * 8
+
+
+# Host reward weights that make every computed reward count.
+REWARD_WEIGHTS = dict(accuracy=1.0, format=0.5, truncation=0.25,
+                      repetition=0.1)
