@@ -151,7 +151,11 @@ def run(c, workdir: str) -> str:
   done = _resume_count(out_path)
   if done:
     logging.info("resuming: %d prompts already in %s", done, out_path)
-  texts = [templates.render(c.template, p) for p in raw]
+  try:
+    prompter = templates.make_prompter(c.template, tok)
+  except ValueError as e:
+    raise ValueError(f"config.template={c.template!r}: {e}") from e
+  texts = [prompter.render(p) for p in raw]
   rng = jax.random.key(c.seed + 1)
   start = time.time()
   writer = (open(out_path, "a", encoding="utf-8")
@@ -161,7 +165,7 @@ def run(c, workdir: str) -> str:
       nn.logical_axis_rules(shd.DEFAULT_RULES):
     for lo in range(done, len(texts), c.batch_prompts):
       batch = texts[lo:lo + c.batch_prompts]
-      ids = [tok.encode(t, add_bos=tok.bos_id is not None) for t in batch]
+      ids = [tok_lib.encode_prompt(tok, t) for t in batch]
       # Pad the batch to batch_prompts rows so the last batch reuses the
       # compiled sampler; the filler rows are dropped below.
       ids += [ids[-1]] * (c.batch_prompts - len(ids))

@@ -1,12 +1,16 @@
 """The generate stage end to end: JSONL out, resume, HF model + tokenizer
-directory in, config errors that name the field."""
+directory in, config errors that name the field; written completions
+without EOS and padding."""
 import json
 
+import numpy as np
 import pytest
 
 from configs import generate as generate_config
+from r1jax.rewards import decode as decode_lib
 from r1jax.trainers import generate
 from tests.models import hf_refs
+from tests.trainers import util
 
 
 def _config(**kw):
@@ -74,3 +78,24 @@ def test_tokenizer_larger_than_model_is_an_error(tmp_path):
 def test_bad_config_names_the_field(tmp_path, field, value, match):
   with pytest.raises(ValueError, match=match):
     generate.run(_config(**{field: value}), str(tmp_path))
+
+
+def test_written_text_drops_eos_and_padding(tmp_path):
+  tok = util.hf_tokenizer(str(tmp_path / "hf"))
+  done = tok.encode("<think> 4 </think> <answer> 42 </answer>")
+  tokens = np.full((2, len(done) + 3), tok.pad_id, np.int32)
+  tokens[0, :len(done) + 1] = done + [tok.eos_id]
+  tokens[1, :3] = done[:3]
+  out = {"tokens": tokens, "length": np.array([len(done) + 1, 3]),
+         "logp": np.full(tokens.shape, -0.5, np.float32),
+         "truncated": np.array([False, True])}
+  with open(tmp_path / "g.jsonl", "w") as f:
+    generate._write(f, ["q"], ["Q: q"], out, tok,
+                    decode_lib.stripped_ids(tok), k=2)
+  row = json.loads((tmp_path / "g.jsonl").read_text())
+  assert [c["text"] for c in row["completions"]] == [
+      "<think> 4 </think> <answer> 42 </answer>", tok.decode(done[:3])]
+  assert [c["finish_reason"] for c in row["completions"]] == [
+      "stop", "length"]
+  assert row["completions"][0]["num_tokens"] == len(done) + 1
+  assert row["completions"][1]["logprob_sum"] == -1.5
