@@ -37,6 +37,11 @@ def get_config(arg=None):
   # Seed of both phases (model init, data order, rollouts); ours. The
   # phases' seed fields are references to it: setting any sets all.
   c.seed = 0
+  # A workdir whose cached base model (WORKDIR/base) or RL run (WORKDIR/rl)
+  # was made with other values of fields that change results stops before
+  # running, naming them (r1jax/runinfo.py). auto | force (reuse and
+  # continue anyway; the change is recorded in each one's history.jsonl).
+  c.resume = "auto"
 
   # TASK shared by the pretraining corpus and the RL prompts
   # (r1jax.data.tasks.arithmetic), e.g. "Compute (3 + 2) * 3 / 5."; ours:
@@ -92,7 +97,7 @@ def get_config(arg=None):
   p.steps = 1000
   p.log.every = 10
   # Only the final checkpoint (the cache that later runs reuse).
-  p.checkpoint.every = 0
+  p.checkpoint.every = -1
   p.checkpoint.keep = 1
   c.pretrain = p
 
@@ -131,7 +136,7 @@ def get_config(arg=None):
   g.eval.every = 10
   # Decoded rollouts into WORKDIR/rl/samples.jsonl every 5 steps.
   g.log.samples_every = 5
-  g.checkpoint.every = 0
+  g.checkpoint.every = -1
   g.checkpoint.keep = 1
   c.grpo = g
   # The pretraining corpus leaves out the held-out problems.

@@ -168,7 +168,8 @@ class Checkpointer:
 
 
 class PreemptionGuard:
-  """Turns SIGTERM into a flag that the train loop polls (main thread only).
+  """Turns SIGTERM and SIGINT (Ctrl-C) into a flag that the train loop polls
+  (main thread only).
 
     with PreemptionGuard() as guard:
       for step in ...:
@@ -176,39 +177,64 @@ class PreemptionGuard:
         if guard.stop_requested(step):
           ckpt.save(step, state, extra); break
 
+  A second SIGINT raises KeyboardInterrupt at once (abort without saving).
   With several processes only some may get the signal, so the flags are
-  combined (a tiny allgather, a device sync) every `sync_every` steps and
-  every process gets the same answer.
+  combined (a tiny allgather, a device sync, that every process joins) every
+  `sync_every` steps and every process gets the same answer; `poll` agrees
+  on one more flag (a save timer) in the same collective.
   """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self, sync_every: int = 1):
     self.sync_every = sync_every
     self.requested = False
-    self._previous = None
+    # Name of the first signal this process got ("SIGINT"), or None.
+    self.signal_name: str | None = None
+    self._previous = {}
 
   def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: stopping after a checkpoint")
+    del frame
+    name = signal.Signals(signum).name
+    if signum == signal.SIGINT and self.requested:
+      raise KeyboardInterrupt(f"second {name}: aborting without a checkpoint")
+    if not self.requested:
+      self.signal_name = name
+      logging.warning("%s received: stopping after a checkpoint%s", name,
+                      "; press Ctrl-C again to abort without one"
+                      if signum == signal.SIGINT else "")
     self.requested = True
 
   def __enter__(self) -> "PreemptionGuard":
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    for sig in self.SIGNALS:
+      # A SIGINT that was ignored (a job started with `nohup ... &`) stays so.
+      if signal.getsignal(sig) is not signal.SIG_IGN:
+        self._previous[sig] = signal.signal(sig, self._handle)
     return self
 
   def __exit__(self, *exc) -> None:
-    # None means the previous handler was not installed from Python.
-    signal.signal(signal.SIGTERM, self._previous if self._previous is not None
-                  else signal.SIG_DFL)
+    for sig, previous in self._previous.items():
+      # None means the previous handler was not installed from Python.
+      signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+    self._previous = {}
+
+  def poll(self, step: int, due: bool = False) -> tuple[bool, bool]:
+    """(stop, due): whether to save and exit now, and whether any process
+    has `due` set; the same on every process (every process must call it
+    at the same steps)."""
+    if jax.process_count() == 1:
+      return self.requested, due
+    if step % self.sync_every:
+      return False, False
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(
+        np.asarray([self.requested, due], np.int32))
+    stop, due = np.any(np.asarray(flags).reshape(-1, 2), axis=0)
+    return bool(stop), bool(due)
 
   def stop_requested(self, step: int) -> bool:
     """Whether to save and exit now; the same on every process."""
-    if jax.process_count() == 1:
-      return self.requested
-    if step % self.sync_every:
-      return False
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    flags = multihost_utils.process_allgather(np.int32(self.requested))
-    return bool(np.any(flags))
+    return self.poll(step)[0]
 
 
 # --- Model config and init ---------------------------------------------------

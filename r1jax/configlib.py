@@ -93,6 +93,11 @@ def eval_block() -> ml_collections.ConfigDict:
 
 
 def log_block() -> ml_collections.ConfigDict:
+  """Metrics and samples. Timing metrics in metrics.jsonl (seconds):
+  time/step_s from one finished step to the next, evals and checkpoints
+  excluded (time/tokens_per_s, time/model_tflops derive from it);
+  time/eval_s on eval rows; time/checkpoint_s (saving since the previous
+  row) on the next row."""
   c = ml_collections.ConfigDict()
   # Metrics every N steps (TensorBoard, metrics.jsonl, logging).
   c.every = 1
@@ -105,9 +110,17 @@ def log_block() -> ml_collections.ConfigDict:
 
 
 def checkpoint_block() -> ml_collections.ConfigDict:
+  """When the loop saves; it always saves at the end and on SIGTERM/SIGINT
+  (Ctrl-C), and a rerun of the same command resumes from the last save."""
   c = ml_collections.ConfigDict()
-  # Save every N steps (and at the end and on SIGTERM); 0 = only those.
-  c.every = 100
+  # Save every N steps (units: steps, i.e. config.steps). 0 = auto:
+  # min(100, max(1, config.steps // 10)), so even a short run saves about ten
+  # times; -1 = only at the end (and on signals and `every_minutes`).
+  c.every = 0
+  # Also save when this many minutes (wall clock) have passed since the last
+  # save; 0 = off. All processes agree on it (any process's timer counts).
+  c.every_minutes = 30.0
+  # How many of the latest checkpoints stay on disk.
   c.keep = 3
   # Export the final policy as a Hugging Face directory (workdir/hf).
   c.export_hf = False

@@ -7,8 +7,11 @@ Files in a workdir, written by the chief process only:
   workdir/events.out.tfevents.*  TensorBoard scalars and texts
 
 Non-finite values are written as JSON null (JSON has no NaN) and read back
-as NaN. A Writer resumed at `start_step` first drops the rows past it, so a
-run restarted from a checkpoint leaves no stale or duplicate rows.
+as NaN. A Writer resumed at `start_step` first drops the rows that the run
+will write again: those past it, and all of them for a fresh run
+(start_step 0, which rewrites step 0's eval). Rows at a resumed
+start_step > 0 were written before its checkpoint and are kept. So after
+any interrupts and resumes the files hold the rows of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ SAMPLES = "samples.jsonl"
 
 
 def _truncate(path: str, start_step: int) -> None:
-  """Drops rows with step > start_step (and torn lines), atomically."""
+  """Drops rows with step > start_step, all rows when start_step is 0, and
+  torn lines; atomically."""
   if not os.path.exists(path):
     return
   with open(path) as f:
@@ -38,13 +42,14 @@ def _truncate(path: str, start_step: int) -> None:
   kept = []
   for line in lines:
     try:
-      if json.loads(line)["step"] <= start_step:
+      step = json.loads(line)["step"]
+      if step <= start_step and start_step > 0:
         kept.append(line if line.endswith("\n") else line + "\n")
     except (ValueError, KeyError, TypeError):
       pass  # A line torn by a crash mid-write.
   if len(kept) == len(lines) and all(a == b for a, b in zip(kept, lines)):
     return
-  logging.info("%s: dropped %d rows past step %d", path,
+  logging.info("%s: dropped %d rows a run from step %d writes again", path,
                len(lines) - len(kept), start_step)
   with open(path + ".tmp", "w") as f:
     f.writelines(kept)
@@ -123,8 +128,13 @@ def _duration(seconds: float) -> str:
 class Progress:
   """Steps/s over a sliding window and ETA, logged on every `update`.
 
-  The first update only starts the clock, so compilation time (spent before
-  it) never counts towards the rate.
+  The loop passes each step's time (`step_s`, evals and checkpoints
+  excluded, as in time/step_s) and the seconds spent outside steps since
+  the previous update (`overhead_s`: evals, checkpoints). steps/s is then
+  1 / (mean step_s over the window), and the ETA adds the run's average
+  overhead per step. Without `step_s` the time since the previous update
+  (by `clock`) is used. The first update's time is never counted: it
+  includes compilation.
   """
 
   def __init__(self, total_steps: int, start_step: int = 0, *,
@@ -132,13 +142,27 @@ class Progress:
     self.total_steps = total_steps
     self.start_step = start_step
     self._clock = clock
-    self._seen: collections.deque = collections.deque(maxlen=window + 1)
+    self._last: tuple[float, int] | None = None  # (time, step) of last update
+    self._window: collections.deque = collections.deque(maxlen=window)
+    self._overhead_s = 0.0
+    self._counted_steps = 0
 
-  def update(self, step: int) -> dict[str, float]:
-    self._seen.append((self._clock(), step))
-    (t0, s0), (t1, s1) = self._seen[0], self._seen[-1]
-    rate = (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else float("nan")
-    eta = (self.total_steps - step) / rate if rate > 0 else float("nan")
+  def update(self, step: int, step_s: float | None = None,
+             overhead_s: float = 0.0) -> dict[str, float]:
+    now = self._clock()
+    if self._last is not None and step > self._last[1]:
+      steps = step - self._last[1]
+      seconds = now - self._last[0] if step_s is None else step_s
+      self._window.append((steps, seconds))
+      self._overhead_s += overhead_s
+      self._counted_steps += steps
+    self._last = (now, step)
+    steps = sum(n for n, _ in self._window)
+    seconds = sum(t for _, t in self._window)
+    rate = steps / seconds if seconds > 0 and steps else float("nan")
+    per_step = (1 / rate + self._overhead_s / self._counted_steps
+                if rate > 0 else float("nan"))
+    eta = (self.total_steps - step) * per_step
     speed = "--" if math.isnan(rate) else f"{rate:.3g}"
     logging.info("step %d/%d | %s steps/s | ETA %s", step, self.total_steps,
                  speed, _duration(eta))
@@ -162,38 +186,126 @@ def read_metrics(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
           for k, (s, v) in rows.items()}
 
 
-def plot_curves(metrics_path: str, out_png: str,
-                panels: Sequence[tuple[str, Sequence[str]]],
-                cols: int = 3) -> str:
-  """One subplot per (title, metric names) panel; returns `out_png`.
+FRACTION = "fraction (0-1)"
+# The y-axis unit of each metric: the first pattern that matches wins (`x*`
+# a prefix, `*x*` a substring, else the exact name; `NAME_stderr` takes
+# NAME's unit). A panel never mixes units: plot_curves splits it.
+UNITS: tuple[tuple[str, str], ...] = (
+    ("eval/pass@*", FRACTION), ("eval/cons@*", FRACTION),
+    ("eval/best@*", FRACTION), ("eval/format*", FRACTION),
+    ("eval/acc*", FRACTION), ("*frac*", FRACTION),
+    ("token_accuracy", FRACTION), ("clip_*", FRACTION),
+    ("eval/length*", "tokens"), ("length/*", "tokens"), ("tokens*", "tokens"),
+    ("eval/k", "samples per prompt"), ("eval/num_prompts", "prompts"),
+    ("reward/*", "reward per sample"),
+    ("reflection/words*", "words per response"),
+    ("time/tokens_per_s", "tokens / s"), ("time/steps_per_s", "steps / s"),
+    ("time/model_tflops", "TFLOP/s"), ("time/*", "seconds"),
+    ("kl*", "nats per token"), ("entropy*", "nats per token"),
+    ("logp_diff*", "nats per token"), ("ratio*", "probability ratio"),
+    ("lr", "learning rate"), ("grad_norm", "gradient L2 norm"),
+    ("perplexity", "perplexity"), ("loss", "loss"),
+    ("advantage*", "advantage"), ("epoch", "epochs"),
+    ("bad_steps", "steps"), ("skipped_updates", "updates"),
+)
+STDERR_SUFFIX = "_stderr"  # r1jax.evaluation.passk: (mean, stderr) pairs
+# Series with at most this many points, or logged on under half the steps
+# of the densest series (held-out evaluations), are drawn with markers.
+SPARSE_POINTS = 25
 
-  Names missing from the file are skipped (e.g. eval metrics early on).
+
+def _matches(name: str, pattern: str) -> bool:
+  if len(pattern) > 1 and pattern[0] == pattern[-1] == "*":
+    return pattern[1:-1] in name
+  if pattern.endswith("*"):
+    return name.startswith(pattern[:-1])
+  return name == pattern
+
+
+def unit_of(name: str) -> str:
+  """The y-axis label of metric `name` (see UNITS); 'value' if unknown."""
+  if name.endswith(STDERR_SUFFIX):
+    name = name[:-len(STDERR_SUFFIX)]
+  return next((u for p, u in UNITS if _matches(name, p)), "value")
+
+
+def _split_by_unit(panels) -> list[tuple[str, str, list[str]]]:
+  """(title, unit, names) per axis: a panel with k units becomes k axes."""
+  out = []
+  for title, names in panels:
+    by_unit: dict[str, list[str]] = {}
+    for n in names:
+      by_unit.setdefault(unit_of(n), []).append(n)
+    # Parts of a split panel keep its title; y labels tell them apart.
+    out += [(title, u, ns) for u, ns in by_unit.items()] or [
+        (title, "value", [])]
+  return out
+
+
+def _draw_series(ax, name: str, data, densest: int) -> None:
+  """One line; markers when sparse; a +-1 standard error band if logged."""
+  steps, values = data[name]
+  ok = ~np.isnan(values)
+  sparse = ok.sum() <= SPARSE_POINTS or 2 * len(steps) < densest
+  se = data.get(name + STDERR_SUFFIX)
+  label = name + (" ± 1 s.e." if se is not None else "")
+  (line,) = ax.plot(steps[ok], values[ok], label=label,
+                    marker="o" if sparse else None, markersize=4)
+  if se is not None:
+    se_by_step = dict(zip(se[0].tolist(), se[1].tolist()))
+    err = np.array([se_by_step.get(s, np.nan) for s in steps[ok].tolist()])
+    ax.fill_between(steps[ok], values[ok] - err, values[ok] + err,
+                    color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def draw_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                panels: Sequence[tuple[str, Sequence[str]]], cols: int = 3):
+  """A matplotlib Figure of `data` (read_metrics), one unit per axis.
+
+  Each (title, metric names) panel gets one axis per unit among its names
+  (UNITS), labelled with that unit; `NAME_stderr` series are drawn as
+  shaded +-1 standard error bands around NAME, not as lines; sparse series
+  (held-out evaluations) get markers; fraction axes span 0 to 1. Names
+  missing from `data` are skipped (e.g. eval metrics early on).
   """
   # Imported here: plotting is optional and matplotlib is slow to import.
   from matplotlib import figure  # pylint: disable=g-import-not-at-top
   from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
 
-  data = read_metrics(metrics_path)
-  cols = max(1, min(cols, len(panels)))
-  rows = max(1, math.ceil(len(panels) / cols))
+  axes_spec = _split_by_unit(panels)
+  cols = max(1, min(cols, len(axes_spec)))
+  rows = max(1, math.ceil(len(axes_spec) / cols))
+  densest = max((len(s) for s, _ in data.values()), default=0)
   # A bare Figure on the Agg canvas leaves pyplot's global backend alone.
   fig = figure.Figure(figsize=(4.5 * cols, 3.2 * rows), layout="constrained")
   backend_agg.FigureCanvasAgg(fig)
   axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-  for ax, (title, names) in zip(axes, panels):
+  for ax, (title, unit, names) in zip(axes, axes_spec):
     ax.set_title(title)
     ax.set_xlabel("step")
-    drawn = [n for n in names if n in data]
+    ax.set_ylabel(unit)
+    ax.grid(alpha=0.3)
+    drawn = [n for n in names if n in data and not (
+        n.endswith(STDERR_SUFFIX) and n[:-len(STDERR_SUFFIX)] in names)]
     for name in drawn:
-      steps, values = data[name]
-      ax.plot(steps, values, label=name)
+      _draw_series(ax, name, data, densest)
+    if unit == FRACTION:
+      ax.set_ylim(-0.02, 1.02)
     if drawn:
       ax.legend(fontsize="small")
     else:
       ax.text(0.5, 0.5, "no data", ha="center", va="center",
               transform=ax.transAxes)
-  for ax in axes[len(panels):]:
+  for ax in axes[len(axes_spec):]:
     ax.set_visible(False)
+  return fig
+
+
+def plot_curves(metrics_path: str, out_png: str,
+                panels: Sequence[tuple[str, Sequence[str]]],
+                cols: int = 3) -> str:
+  """draw_curves of a metrics.jsonl, saved as `out_png`; returns its path."""
+  fig = draw_curves(read_metrics(metrics_path), panels, cols)
   os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
   fig.savefig(out_png, dpi=100)
   return out_png

@@ -134,7 +134,19 @@ def test_preemption_guard():
     assert not guard.stop_requested(0)
     os.kill(os.getpid(), signal.SIGTERM)
     assert guard.stop_requested(1)
+    assert guard.poll(2, due=True) == (True, True)
   assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_preemption_guard_ctrl_c_once_stops_twice_aborts():
+  before = signal.getsignal(signal.SIGINT)
+  with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+    with checkpoint.PreemptionGuard() as guard:
+      assert guard.poll(0) == (False, False)
+      os.kill(os.getpid(), signal.SIGINT)
+      assert guard.stop_requested(1) and guard.signal_name == "SIGINT"
+      os.kill(os.getpid(), signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_model_config_roundtrip(tmp_path):
@@ -205,9 +217,10 @@ def _two_process_worker(pid: int, port: int, directory: str) -> None:
       "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated)})
   ckpt.close()
   with checkpoint.PreemptionGuard() as guard:
-    stops = [guard.stop_requested(0)]
-    if pid == 1:  # Only one process is told; both must stop.
-      os.kill(os.getpid(), signal.SIGTERM)
+    # A save timer due on process 0 only: both save.
+    stops = [guard.stop_requested(0), guard.poll(0, due=pid == 0)[1]]
+    if pid == 1:  # Only one process gets Ctrl-C; both must stop.
+      os.kill(os.getpid(), signal.SIGINT)
     stops.append(guard.stop_requested(1))
   print(json.dumps({
       "equal": bool(np.array_equal(got["params"]["w"].addressable_data(0),
@@ -234,7 +247,7 @@ def test_two_processes(tmp_path):
     results.append(json.loads(out.strip().splitlines()[-1]))
   for r in results:
     assert r == {"equal": True, "sharding_ok": True, "steps": [5, 6],
-                 "extra": {"pos": 6}, "stops": [False, True]}
+                 "extra": {"pos": 6}, "stops": [False, True, True]}
 
 
 if __name__ == "__main__":

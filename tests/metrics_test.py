@@ -6,6 +6,7 @@ import os
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from r1jax import metrics
 
@@ -63,6 +64,30 @@ def test_resume_drops_rows_past_start_step(tmp_path):
       os.path.join(workdir, metrics.SAMPLES))] == [1, 2, 3]
 
 
+def test_fresh_start_drops_every_row(tmp_path):
+  """A rerun from step 0 (no checkpoint) writes step 0's eval again."""
+  workdir = str(tmp_path)
+  with metrics.Writer(workdir) as w:
+    w.write_scalars(0, {"eval/acc": 0.1})
+    w.write_scalars(1, {"loss": 1.0})
+    w.write_texts(1, {"s": "1"})
+  with metrics.Writer(workdir, start_step=0) as w:
+    w.write_scalars(0, {"eval/acc": 0.1})
+  assert _rows(os.path.join(workdir, metrics.METRICS)) == [
+      {"step": 0, "eval/acc": 0.1}]
+  assert not _rows(os.path.join(workdir, metrics.SAMPLES))
+
+
+def test_progress_from_step_times_and_overhead():
+  p = metrics.Progress(total_steps=10, window=2, clock=lambda: 0.0)
+  assert math.isnan(p.update(1, step_s=30.0)["steps_per_s"])  # compile
+  p.update(2, step_s=1.0)
+  p.update(3, step_s=0.5, overhead_s=4.0)  # an eval before step 3
+  out = p.update(4, step_s=0.5)
+  # 2 steps / 1 s in the window; ETA: 6 x (0.5 s + 4 s / 3 steps).
+  assert out["steps_per_s"] == 2.0 and out["eta_s"] == pytest.approx(11.0)
+
+
 def test_non_chief_writes_no_files(tmp_path):
   with metrics.Writer(str(tmp_path / "w"), is_chief=False) as w:
     w.write_scalars(1, {"loss": 1.0})
@@ -89,3 +114,61 @@ def test_mean_stderr():
   assert mean == 2.5
   np.testing.assert_allclose(se, np.std([1, 2, 3, 4], ddof=1) / 2)
   assert math.isnan(metrics.mean_stderr([1.0])[1])
+
+
+def _synthetic_run(path, steps=40, eval_every=10):
+  """A metrics.jsonl shaped like a GRPO run: dense training, sparse eval."""
+  rng = np.random.default_rng(0)
+  with open(path, "w") as f:
+    for s in range(steps + 1):
+      row = {"step": s}
+      if s:
+        row.update({"reward/accuracy": 0.2 + 0.005 * s,
+                    "reward/total": 1.0 + 0.01 * s,
+                    "length/mean": 28 + rng.normal(),
+                    "reflection/frac_any": 0.15,
+                    "reflection/words_mean": 0.4})
+      if s % eval_every == 0:
+        row.update({"eval/pass@1": 0.3 + 0.01 * s, "eval/pass@1_stderr": 0.04,
+                    "eval/format": 0.9, "eval/length_mean": 27.0})
+      f.write(json.dumps(row) + "\n")
+
+
+def test_draw_curves_units_bands_and_markers(tmp_path):
+  path = str(tmp_path / metrics.METRICS)
+  _synthetic_run(path)
+  fig = metrics.draw_curves(metrics.read_metrics(path), [
+      ("held-out", ["eval/pass@1", "eval/pass@1_stderr", "eval/format"]),
+      ("reward", ["reward/accuracy", "reward/total"]),
+      ("length", ["length/mean", "eval/length_mean"]),
+      # A fraction and a count: split into two axes, one unit each.
+      ("reflection", ["reflection/frac_any", "reflection/words_mean"]),
+  ], cols=2)
+  axes = [ax for ax in fig.axes if ax.get_visible()]
+  assert [ax.get_ylabel() for ax in axes] == [
+      "fraction (0-1)", "reward per sample", "tokens", "fraction (0-1)",
+      "words per response"]
+  heldout, reward, length = axes[:3]
+  assert heldout.get_ylim() == (-0.02, 1.02)
+  lines = {l.get_label(): l for ax in axes for l in ax.get_lines()}
+  # The stderr series is a band around its mean, not a line of its own.
+  assert sorted(l.get_label() for l in heldout.get_lines()) == [
+      "eval/format", "eval/pass@1 ± 1 s.e."]
+  [band] = heldout.collections
+  np.testing.assert_allclose(band.get_paths()[0].vertices[:, 1].min(),
+                             0.3 - 0.04)
+  assert not reward.collections and not length.collections
+  for name in ("eval/pass@1 ± 1 s.e.", "eval/format", "eval/length_mean"):
+    assert lines[name].get_marker() == "o", name  # 5 held-out points
+  for name in ("reward/accuracy", "length/mean", "reflection/words_mean"):
+    assert lines[name].get_marker() in ("None", None, ""), name
+
+
+def test_unit_of():
+  assert metrics.unit_of("eval/cons@k") == "fraction (0-1)"
+  assert metrics.unit_of("eval/cons@k_stderr") == "fraction (0-1)"
+  assert metrics.unit_of("truncated_frac") == "fraction (0-1)"
+  assert metrics.unit_of("time/step_s") == "seconds"
+  assert metrics.unit_of("time/tokens_per_s") == "tokens / s"
+  assert metrics.unit_of("kl_k3") == "nats per token"
+  assert metrics.unit_of("something_new") == "value"
