@@ -49,5 +49,12 @@ setuptools.setup(
                  # Executes notebooks/ in CI.
                  "nbclient>=0.11", "nbformat>=5.11", "ipykernel>=7.4"],
         "bench": ["torch==2.13.0", "transformers>=5.23", "trl>=1.16.0"],
+        # Accelerator builds of jaxlib (the default is the CPU one). NVIDIA
+        # GPUs: CUDA 12 (a driver whose `nvidia-smi` says CUDA Version 12.x
+        # or newer) or CUDA 13; the CUDA libraries come from pip. Cloud TPU
+        # VMs: libtpu.
+        "cuda": ["jax[cuda12]>=0.10.2"],
+        "cuda13": ["jax[cuda13]>=0.10.2"],
+        "tpu": ["jax[tpu]>=0.10.2"],
     },
 )

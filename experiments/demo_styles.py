@@ -60,10 +60,17 @@ def by_style(samples) -> dict:
 
 
 def main():
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--workdir", required=True)
-  ap.add_argument("--seed", type=int, default=0)
-  ap.add_argument("--variant", default="cpu", help="cpu or short")
+  ap = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--workdir", required=True,
+                  help="the demo's workdir (holds base/ and rl/); "
+                  "styles.json is written there")
+  ap.add_argument("--seed", type=int, default=0,
+                  help="the demo's config.seed; must match the demo run "
+                  "(default: %(default)s)")
+  ap.add_argument("--variant", default="cpu", choices=("cpu", "short"),
+                  help="configs/r1_zero_demo.py variant the demo ran with "
+                  "(default: %(default)s)")
   a = ap.parse_args()
   c = r1_zero_demo.get_config(a.variant)
   c.seed = a.seed

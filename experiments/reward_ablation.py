@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 
 from absl import logging
 
@@ -62,15 +63,61 @@ def final_metric(rl_dir: str, key: str) -> float | None:
   return float(m[key][1][-1]) if key in m else None
 
 
-def main():
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--workdir", required=True)
-  ap.add_argument("--arms", default=",".join(ARMS))
-  ap.add_argument("--rl_steps", type=int, default=40)
-  ap.add_argument("--seed", type=int, default=0)
+# One line per arm for --help.
+ARM_HELP = {
+    "grpo": "the recipe as is (R1's loss, accuracy + format rewards)",
+    "format0": "format reward weight 0 (accuracy reward only)",
+    "dr_grpo": "the Dr. GRPO loss preset (r1jax.losses.grpo.PRESETS)",
+    "dapo": "the DAPO loss preset (r1jax.losses.grpo.PRESETS)",
+    "lang_off": "German prompts ('think in German'), language-consistency "
+                "reward 0",
+    "lang_on": "as lang_off, language-consistency reward weight 0.5",
+}
+
+
+def _arms_epilog() -> str:
+  """The arms, one description line and their overrides each."""
+  width = max(map(len, ARMS)) + 4
+  indent = " " * width
+  lines = ["arms (each is configs/r1_zero_demo.py:cpu with these overrides):"]
+  for name, over in ARMS.items():
+    lines.append(f"  {name:<{width - 2}}{ARM_HELP[name]}")
+    sets = " ".join(f"--config.{k}={v}" for k, v in over.items())
+    lines.append(textwrap.fill(sets or "(no overrides)", 79,
+                               initial_indent=indent,
+                               subsequent_indent=indent))
+  lines.append("\nwrites WORKDIR/ablation.json, ablation.md (the table) and "
+               "ablation.png\n(held-out pass@1 and training reward per arm); "
+               "WORKDIR/<arm>/ is that arm's\ndemo workdir.")
+  return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+  """The command line; --help lists the arms."""
+  head, usage = __doc__.split("\n\n")[:2]
+  ap = argparse.ArgumentParser(
+      description=f"{head}\n\n{usage}", epilog=_arms_epilog(),
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--workdir", required=True,
+                  help="output directory, one sub-directory per arm; arms "
+                  "finished there before are reused and stay in the table")
+  ap.add_argument("--arms", default=",".join(ARMS),
+                  help="comma-separated arms to run, from the list below "
+                  "(default: %(default)s)")
+  ap.add_argument("--rl_steps", type=int, default=40,
+                  help="GRPO steps per arm, config.grpo.steps (default: "
+                  "%(default)s)")
+  ap.add_argument("--seed", type=int, default=0,
+                  help="config.seed of every arm: model init, data order, "
+                  "rollouts (default: %(default)s)")
   ap.add_argument("--rerun", action="store_true",
-                  help="rerun arms whose results.json exists")
-  a = ap.parse_args()
+                  help="rerun arms whose results.json exists (default: "
+                  "reuse them)")
+  return ap
+
+
+def main():
+  a = parser().parse_args()
   logging.set_verbosity(logging.WARNING)
   arms = a.arms.split(",")
   for n in arms:

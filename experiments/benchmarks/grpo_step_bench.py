@@ -240,11 +240,18 @@ def step_flops(cfg: ModelConfig, prompts, group, completion_len,
 
 
 def main():
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--steps", type=int, default=3)
-  ap.add_argument("--warmup", type=int, default=1)
-  ap.add_argument("--skip-trl", action="store_true")
-  ap.add_argument("--skip-r1jax", action="store_true")
+  ap = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--steps", type=int, default=3,
+                  help="timed steps per side; the median is reported "
+                  "(default: %(default)s)")
+  ap.add_argument("--warmup", type=int, default=1,
+                  help="untimed steps first (compilation) (default: "
+                  "%(default)s)")
+  ap.add_argument("--skip-trl", action="store_true",
+                  help="time r1jax only (no torch/trl needed)")
+  ap.add_argument("--skip-r1jax", action="store_true",
+                  help="time TRL only")
   a = ap.parse_args()
   kw = dict(steps=a.steps, warmup=a.warmup, prompts=4, group=8,
             completion_len=128, beta=0.04)

@@ -83,12 +83,20 @@ def bench_hf(path, tokens, mask, new, reps):
 
 
 def main():
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--batch", type=int, default=32)
-  ap.add_argument("--prompt_len", type=int, default=64)
-  ap.add_argument("--new_tokens", type=int, default=128)
-  ap.add_argument("--reps", type=int, default=3)
-  ap.add_argument("--skip_hf", action="store_true")
+  ap = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--batch", type=int, default=32,
+                  help="sequences sampled together (default: %(default)s)")
+  ap.add_argument("--prompt_len", type=int, default=64,
+                  help="prompt tokens per sequence (default: %(default)s)")
+  ap.add_argument("--new_tokens", type=int, default=128,
+                  help="sampled tokens per sequence, no early stop "
+                  "(default: %(default)s)")
+  ap.add_argument("--reps", type=int, default=3,
+                  help="timed runs after a warm-up (compile) run; the "
+                  "fastest is reported (default: %(default)s)")
+  ap.add_argument("--skip_hf", action="store_true",
+                  help="time r1jax only (no transformers/torch needed)")
   a = ap.parse_args()
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, "
         f"{os.cpu_count()} CPU cores")

@@ -1,0 +1,46 @@
+"""Every experiment script's --help documents its arms, flags and defaults."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARMS = ("grpo", "format0", "dr_grpo", "dapo", "lang_off", "lang_on")
+
+
+def _help(script):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  r = subprocess.run([sys.executable, script, "--help"], cwd=_ROOT, env=env,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  return " ".join(r.stdout.split())  # argparse wraps lines
+
+
+def test_reward_ablation_lists_every_arm_and_default():
+  text = _help("experiments/reward_ablation.py")
+  for arm in ARMS:  # name, one-line description, then its overrides
+    assert re.search(rf" {arm} [A-Za-z(]", text), arm
+  assert "--config.grpo.rewards.format=0.0" in text
+  assert "--config.grpo.loss.preset=dr_grpo" in text
+  assert f"(default: {','.join(ARMS)})" in text
+  assert "GRPO steps per arm, config.grpo.steps (default: 40)" in text
+  assert "(default: 0)" in text  # --seed
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("experiments/demo_styles.py",
+     ["--workdir", "(default: 0)", "{cpu,short}", "(default: cpu)",
+      "untagged", "checked", "direct", "worked"]),
+    ("experiments/benchmarks/grpo_step_bench.py",
+     ["median is reported (default: 3)", "(compilation) (default: 1)",
+      "--skip-trl", "--skip-r1jax", "speedup_vs_trl"]),
+    ("experiments/benchmarks/sampler_bench.py",
+     ["(default: 32)", "(default: 64)", "(default: 128)", "(default: 3)",
+      "--skip_hf", "speedup_vs_transformers"]),
+])
+def test_help_documents_flags_and_defaults(script, expected):
+  text = _help(script)
+  for s in expected:
+    assert s in text, s
