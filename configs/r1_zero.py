@@ -63,6 +63,11 @@ def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.stage = "grpo"
   c.seed = 0
+  # A workdir that holds a run is continued only by the config that started
+  # it (the fields that change results, r1jax/runinfo.py); any other stops
+  # before running, naming the fields. auto | force (continue anyway and
+  # record the change in workdir/history.jsonl).
+  c.resume = "auto"
   c.model = configlib.model_block(preset="tiny")
   # A Hugging Face directory or an r1jax workdir to start from (its
   # latest checkpoint's params); empty = config.model.

@@ -1,12 +1,17 @@
 r"""Supervised fine-tuning and pretraining: cold-start SFT, distillation,
 rejection-sampling SFT, or pretraining a tiny base model.
 
-  # SFT on {prompt, completion} JSONL (loss on completions only):
+  # SFT on {prompt, completion} JSONL (loss on completions only); the
+  # default variant, `sft`, needs config.data.train_file:
   python -m r1jax.main --config=configs/sft.py \
       --config.data.train_file=traces.jsonl \
       --config.init_from=/ckpt/Qwen2.5-1.5B --workdir=/tmp/sft
   # Pretrain a tiny model on a generated corpus (CPU, minutes):
   python -m r1jax.main --config=configs/sft.py:tiny --workdir=/tmp/base
+
+Variants: `sft` (default) the R1 SFT settings below, on your file; `tiny`
+a generated corpus (`config.data.corpus`), small sizes. A train_file and a
+corpus both set is an error (sft.validate), never one silently ignored.
 
 Sources: R1 SFT settings [R1v2 B.4.2]: 2 epochs, lr 5e-6, batch 64, cosine
 decay to 0.1x; distillation [R1v2 B.4.3]: 2-3 epochs, cosine to 0.1x.
@@ -18,10 +23,15 @@ from r1jax import configlib
 
 
 def get_config(arg=None):
-  a = configlib.parse_arg(arg, variant="tiny", runlocal=False)
+  a = configlib.parse_arg(arg, variant="sft", runlocal=False)
   c = ml_collections.ConfigDict()
   c.stage = "sft"
   c.seed = 0
+  # A workdir that holds a run is continued only by the config that started
+  # it (the fields that change results, r1jax/runinfo.py); any other stops
+  # before running, naming the fields. auto | force (continue anyway and
+  # record the change in workdir/history.jsonl).
+  c.resume = "auto"
   c.model = configlib.model_block(preset="tiny")
   # Hugging Face directory or r1jax workdir to start from; empty = a
   # random `config.model.preset` (pretraining).
@@ -32,12 +42,14 @@ def get_config(arg=None):
   c.mesh = configlib.mesh_block()
 
   c.data = ml_collections.ConfigDict()
-  # JSONL file; with text_field set, plain-text pretraining documents.
+  # JSONL file (REQUIRED unless `corpus` is set); with text_field set,
+  # plain-text pretraining documents.
   c.data.train_file = ""
   c.data.prompt_field = "prompt"
   c.data.completion_field = "completion"
   c.data.text_field = ""
-  # Or a generated corpus (r1jax.data.corpora) and its arguments.
+  # Or a generated corpus (r1jax.data.corpora) and its arguments; never
+  # together with train_file.
   c.data.corpus = ""
   c.data.corpus_kwargs = ml_collections.ConfigDict()
   # Packed rows per step and tokens per row [R1 SFT: batch 64 x 32768].
@@ -54,16 +66,17 @@ def get_config(arg=None):
   c.log = configlib.log_block()
   c.checkpoint = configlib.checkpoint_block()
 
-  if a.variant == "tiny" or a.runlocal:
+  if a.variant == "tiny":
     c.data.corpus = "task_answers"
     c.data.corpus_kwargs = ml_collections.ConfigDict(
         dict(task="arithmetic", num_docs=2000))
+    c.optim.lr = 3e-3
+  elif a.variant != "sft":
+    raise ValueError(f"configs/sft.py: unknown variant {a.variant!r}; "
+                     "known: sft, tiny")
+  if a.variant == "tiny" or a.runlocal:
     c.data.batch_size = 16
     c.data.seq_len = 256
-    c.optim.lr = 3e-3
     c.optim.warmup_steps = 10
     c.steps = 50
-  else:
-    raise ValueError(f"configs/sft.py: unknown variant {a.variant!r}; "
-                     "known: tiny")
   return c

@@ -178,7 +178,12 @@ def main(argv):
     module.validate(config)
   except ValueError as e:
     usage_error(e)
-  module.run(config, _WORKDIR.value)
+  from r1jax import runinfo  # pylint: disable=g-import-not-at-top
+  try:
+    module.run(config, _WORKDIR.value)
+  except runinfo.RunMismatchError as e:  # several lines: fields, ways out
+    sys.stderr.write(f"error: {e}\n")
+    sys.exit(2)
 
 
 if __name__ == "__main__":

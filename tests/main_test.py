@@ -54,6 +54,22 @@ def test_crash_in_a_stage_keeps_its_traceback(tmp_path):
   assert "line 1 has no 'prompt' field" in r.stderr.splitlines()[-1]
 
 
+def test_rerun_with_other_settings_is_refused_cleanly(tmp_path):
+  """The run-identity refusal (several lines: the fields, the ways out)
+  reaches the user without a traceback, exit 2."""
+  w = str(tmp_path / "w")
+  small = ["--config=configs/sft.py:tiny", "--config.steps=2",
+           "--config.data.batch_size=8", "--config.data.seq_len=64",
+           "--config.data.corpus_kwargs.num_docs=50"]
+  r = _main(*small, workdir=w)
+  assert r.returncode == 0, r.stderr[-3000:]
+  r = _main(*small, "--config.seed=1", workdir=w)
+  assert r.returncode == 2, r.stderr[-3000:]
+  assert "Traceback" not in r.stderr
+  err = r.stderr[r.stderr.index("error: "):]
+  assert "seed: 0 -> 1" in err and "--config.resume=force" in err, err
+
+
 def test_field_error_walks_the_config():
   c = ml_collections.ConfigDict({"rl": {"num_prompts": 4, "top_p": 1.0},
                                  "mesh": {"shape": (1, -1, 1)}})

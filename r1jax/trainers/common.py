@@ -19,6 +19,7 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
+from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.models import init_params, presets
@@ -185,12 +186,12 @@ def split_rows(x, n: int):
   return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
 
 
-def write_config(c, workdir: str) -> None:
-  """The run's config as JSON in the workdir (process 0)."""
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(c.to_json_best_effort(indent=2))
+def write_config(c, workdir: str) -> dict:
+  """The resolved config and its fingerprint into the workdir (process 0;
+  r1jax/runinfo.py). Every process raises RunMismatchError, before anything
+  runs, if the workdir holds a run made with other result-changing values
+  (unless config.resume=force). Returns the resolved config."""
+  return runinfo.record(c, workdir)
 
 
 def finish(c, workdir: str, cfg, params, last: dict) -> dict:
@@ -199,9 +200,11 @@ def finish(c, workdir: str, cfg, params, last: dict) -> dict:
   if c.checkpoint.export_hf:
     ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params)
   if jax.process_index() == 0:
+    out = {k: v for k, v in last.items() if np.isfinite(v)}
+    # With the run's resolved config, fingerprint and code version.
+    out.update(runinfo.summary(c, workdir))
     with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump({k: v for k, v in last.items() if np.isfinite(v)}, f,
-                indent=2)
+      json.dump(out, f, indent=2)
   return last
 
 

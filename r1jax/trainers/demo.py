@@ -6,7 +6,14 @@ WORKDIR/base  the pretrained base model (skipped when its final checkpoint
               exists, so a second run reuses it)
 WORKDIR/rl    the GRPO run from WORKDIR/base (metrics.jsonl, samples.jsonl)
 WORKDIR/results.json and WORKDIR/*.png: held-out pass@1 / cons@k before and
-              after RL, format rate, timings, and the curves.
+              after RL, format rate, timings, the resolved config, the
+              code version, and the curves.
+
+A rerun reuses the base and continues the RL run only if they were made
+with the same values of the fields that change results (r1jax/runinfo.py);
+otherwise it stops before running anything, naming the fields: use a new
+--workdir (copy WORKDIR/base into it to keep the base), or
+--config.resume=force.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import json
 import os
 import time
 
+import ml_collections
 import numpy as np
 from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import metrics as metrics_lib
+from r1jax import runinfo
 from r1jax import tokenizers as tok_lib
-from r1jax.trainers import grpo, sft
+from r1jax.trainers import common, grpo, sft
 
 # (file, title, metric names) of the PNG curves written into the workdir.
 PLOTS = (
@@ -38,11 +47,19 @@ PLOTS = (
 
 def sub_configs(c):
   """(pretrain, grpo) configs with references resolved, unlocked."""
-  return (c.pretrain.copy_and_resolve_references(),
-          c.grpo.copy_and_resolve_references())
+  pre, rl = (c.pretrain.copy_and_resolve_references(),
+             c.grpo.copy_and_resolve_references())
+  # The tokenizer trained into WORKDIR/base is part of what the base is
+  # (its fingerprint); sft.run ignores this field.
+  with pre.unlocked():
+    pre.demo_tokenizer = ml_collections.ConfigDict(c.tokenizer.to_dict())
+  if runinfo.resume_mode(c) == "force":
+    pre.resume = rl.resume = "force"
+  return pre, rl
 
 
 def validate(c) -> None:
+  runinfo.resume_mode(c)
   pre, rl = sub_configs(c)
   if pre.stage not in ("pretrain", "sft") or rl.stage != "grpo":
     raise ValueError("config.pretrain.stage must be pretrain and "
@@ -136,16 +153,22 @@ def plots(workdir: str, rl_dir: str) -> list[str]:
 def run(c, workdir: str) -> dict:
   validate(c)
   t0 = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(c.to_json_best_effort(indent=2))
   pre, rl = sub_configs(c)
   base, rl_dir = os.path.join(workdir, "base"), os.path.join(workdir, "rl")
+  rl.init_from = base
+  # Before anything runs: the cached base and the RL run in the workdir
+  # must have been made with these values (or config.resume=force).
+  keep = _pretrained(base, pre.steps) and not runinfo.changes(pre, base)
+  runinfo.check([(pre, base, "pretrain."), (rl, rl_dir, "grpo.")],
+                hint=(f"copy {base} into it to keep the pretrained base "
+                      "model" if keep else ""))
+  common.write_config(c, workdir)
   times = {}
 
   # 1. BASE MODEL (cached).
   cached = _pretrained(base, pre.steps)
   if cached:
+    runinfo.record(pre, base)  # forced changes go into its history.jsonl
     logging.info("reusing the base model in %s", base)
   else:
     os.makedirs(base, exist_ok=True)
@@ -155,7 +178,6 @@ def run(c, workdir: str) -> dict:
 
   # 2. R1-ZERO GRPO from it (held-out eval at step 0 and at the end).
   t1 = time.time()
-  rl.init_from = base
   grpo.run(rl, rl_dir)
   times["grpo"] = time.time() - t1
 
@@ -166,7 +188,13 @@ def run(c, workdir: str) -> dict:
   times["total"] = time.time() - t0
   out = results(c, rl_dir, times, cached)
   out["plots"] = [os.path.basename(p) for p in png]
+  out.update(runinfo.summary(c, workdir))
+  forced = {k: runinfo.history(d) for k, d in (("base", base),
+                                                ("rl", rl_dir))}
+  if any(forced.values()):
+    out["resume_history"] = forced
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(out, f, indent=2)
-  logging.info("results: %s", json.dumps(out, indent=2))
+  logging.info("results: %s", json.dumps(
+      {k: v for k, v in out.items() if k != "config"}, indent=2))
   return out

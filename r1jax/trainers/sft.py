@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from r1jax import checkpoint as ckpt_lib
+from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax.data import corpora, jsonl, pipeline
 from r1jax.losses import sft as sft_loss
@@ -66,10 +67,19 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
 def validate(c) -> None:
   common.validate_model(c)
   common.validate_optim(c)
+  runinfo.resume_mode(c)
   d = c.data
+  if d.train_file and d.corpus:
+    raise ValueError(f"config.data.train_file={d.train_file!r} and "
+                     f"config.data.corpus={d.corpus!r} are both set; one "
+                     "would be ignored: set config.data.corpus='' to train "
+                     "on the file, or train_file='' for the corpus")
   if not d.train_file and not d.corpus:
-    raise ValueError("config.data.train_file (JSONL) or config.data.corpus "
-                     f"(one of {corpora.names()}) is required")
+    raise ValueError("config.data.train_file is required: a JSONL of "
+                     "{prompt, completion} (or documents, with "
+                     "config.data.text_field); or pretrain on a generated "
+                     f"config.data.corpus (one of {corpora.names()}; "
+                     "configs/sft.py:tiny)")
   if d.corpus and d.corpus not in corpora.names():
     raise ValueError(f"config.data.corpus={d.corpus!r}; known: "
                      f"{corpora.names()}")

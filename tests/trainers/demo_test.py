@@ -52,6 +52,20 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
   assert again["base_cached"] and not res["base_cached"]
   assert again["wall_time_s"]["pretrain"] < 5
   assert again["base_heldout_accuracy"] == base
+  # The results say what produced them: the resolved config (the loss
+  # preset's values filled in) and the code version.
+  assert again["config"]["grpo"]["loss"]["eps_low"] == 0.2
+  assert again["config"]["seed"] == 0 and again["code_version"]
+
+  # Another seed in the same workdir: refused before anything runs (the
+  # cached base and the RL run were made with seed 0), naming the fields.
+  r = _main(args + ["--config.seed=1", "--config.grpo.steps=60"])
+  assert r.returncode != 0
+  for line in ("pretrain.seed: 0 -> 1", "grpo.seed: 0 -> 1",
+               "grpo.steps: 40 -> 60", "--config.resume=force"):
+    assert line in r.stderr, r.stderr[-3000:]
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f) == again
 
 
 def test_config_fields_reach_both_phases():

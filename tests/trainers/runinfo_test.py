@@ -1,0 +1,181 @@
+"""A run knows what it is: resolved config, fingerprint, refusal to
+continue a workdir with other result-changing values, conflicting inputs."""
+import dataclasses
+import json
+import os
+import subprocess
+
+import pytest
+
+from configs import r1_zero_demo
+from configs import sft as sft_config
+from r1jax import runinfo
+from r1jax.trainers import demo, grpo, sft
+from tests.trainers import util
+
+
+@pytest.fixture(scope="module")
+def tok_path(tmp_path_factory):
+  return util.tokenizer(str(tmp_path_factory.mktemp("tok")))
+
+
+def _history(workdir):
+  return runinfo.history(str(workdir))
+
+
+def test_rerun_refuses_changed_results_resumes_same_and_force_records(
+    tmp_path, tok_path):
+  w = str(tmp_path / "sft")
+  cfg = lambda **kw: util.sft_config_tiny(  # noqa: E731
+      **{"tokenizer": tok_path, "steps": 2, **kw})
+  sft.run(cfg(), w)
+  rows = util.metric_rows(w)
+  # A result-changing field: refused before anything runs, naming it.
+  with pytest.raises(runinfo.RunMismatchError) as e:
+    sft.run(cfg(**{"optim.lr": 1e-3, "seed": 1}), w)
+  msg = str(e.value)
+  assert "optim.lr: 0.003 -> 0.001" in msg and "seed: 0 -> 1" in msg, msg
+  assert "checkpoint at step 2" in msg and w in msg, msg
+  assert "--workdir=" in msg and "--config.resume=force" in msg, msg
+  assert "log.every" not in msg
+  assert util.metric_rows(w) == rows
+  # The same config, or one that differs in fields that do not change
+  # results (logging, checkpoint cadence, mesh), resumes.
+  sft.run(cfg(), w)
+  sft.run(cfg(**{"log.every": 2, "checkpoint.keep": 1,
+                 "mesh.shape": (2, -1, 1)}), w)
+  assert not _history(w)
+  # force continues (here: 1 more step) and records the change.
+  changed = {"optim.lr": 1e-3, "steps": 3}
+  sft.run(cfg(**changed, resume="force"), w)
+  (h,) = _history(w)
+  assert h["changed"] == {"optim.lr": [0.003, 0.001], "steps": [2, 3]}
+  assert h["resumed_from"] == "checkpoint at step 2"
+  assert len(h["fingerprint"]) == 2 and h["time"] and h["code_version"]
+  assert sorted(util.metric_rows(w)) == [1, 2, 3]
+  # The new values are now the run's: the same command resumes silently.
+  sft.run(cfg(**changed), w)
+  assert len(_history(w)) == 1
+  with pytest.raises(ValueError, match=r"config\.resume='again'"):
+    sft.validate(cfg(resume="again"))
+
+
+def test_train_file_with_a_corpus_is_an_error(tmp_path):
+  path = tmp_path / "traces.jsonl"
+  path.write_text('{"prompt": "1 + 1", "completion": "2"}\n')
+  c = util.sft_config_tiny(**{"data.train_file": str(path)})
+  with pytest.raises(ValueError, match=r"config\.data\.train_file=.*"
+                     r"config\.data\.corpus='task_answers' are both set"):
+    sft.validate(c)
+  # The default variant is SFT on the user's file: no corpus, file required.
+  c = sft_config.get_config()
+  assert not c.data.corpus
+  with pytest.raises(ValueError, match=r"config\.data\.train_file is "
+                     "required"):
+    sft.validate(c)
+  c.data.train_file = str(path)
+  c.data.batch_size = 8
+  sft.validate(c)
+  with pytest.raises(ValueError, match="known: sft, tiny"):
+    sft_config.get_config("big")
+
+
+def test_grpo_records_resolved_loss_and_code_version(tmp_path, tok_path):
+  w = str(tmp_path / "rl")
+  c = util.grpo_config(tok_path, steps=1)
+  grpo.run(c, w)
+  with open(os.path.join(w, "config.json")) as f:
+    written = json.load(f)
+  loss = dataclasses.asdict(grpo.loss_config(c))
+  assert written["loss"] == dict(loss, preset="grpo")
+  assert None not in written["loss"].values()
+  assert written["loss"]["max_len"] == c.rl.max_new_tokens
+  with open(os.path.join(w, "final_metrics.json")) as f:
+    final = json.load(f)
+  with open(os.path.join(w, runinfo.FINGERPRINT)) as f:
+    fp = json.load(f)
+  assert final["config"] == written and "loss" in final
+  assert final["fingerprint"] == fp["fingerprint"]
+  assert final["code_version"] == runinfo.code_version() != "unknown"
+
+
+def _fp(c):
+  return runinfo.fingerprint(runinfo.result_fields(runinfo.resolved(c)))
+
+
+def test_fingerprint_covers_what_changes_results(tok_path):
+  base = util.grpo_config(tok_path)
+  same = {"loss.eps_high": 0.2,  # the preset's own value, now explicit
+          "log.every": 5, "checkpoint.every": 7, "checkpoint.keep": 1,
+          "mesh.shape": (2, -1, 1), "model.remat": "full",
+          "rl.microbatches": 2, "eval.every": 3, "resume": "force"}
+  for field, value in same.items():
+    assert _fp(util.grpo_config(tok_path, **{field: value})) == _fp(base), \
+        field
+  for field, value in {"seed": 1, "optim.lr": 1e-4, "steps": 30,
+                       "loss.eps_high": 0.28, "loss.preset": "dapo",
+                       "rewards.format": 0.0, "rl.rollout_chunks": 2,
+                       "eval.k": 4}.items():
+    assert _fp(util.grpo_config(tok_path, **{field: value})) != _fp(base), \
+        field
+  # BNPO's per-micro-batch mean depends on the micro-batch count.
+  bnpo = {"loss.aggregation": "local_token_mean"}
+  assert (_fp(util.grpo_config(tok_path, **bnpo)) !=
+          _fp(util.grpo_config(tok_path, **bnpo, **{"rl.microbatches": 2})))
+
+
+def _demo_config(**fields):
+  """configs/r1_zero_demo.py:short on the tests' 8 devices (the mesh does
+  not change results, so it is not part of the fingerprint)."""
+  c = r1_zero_demo.get_config("short")
+  c.pretrain.mesh.shape = c.grpo.mesh.shape = (1, 4, 2)
+  c.update_from_flattened_dict(fields)
+  c.lock()  # as main passes it
+  return c
+
+
+def _fake_base(workdir, c):
+  """WORKDIR/base as a finished pretraining of `c` leaves it (its record
+  and a final checkpoint directory), without pretraining."""
+  pre, _ = demo.sub_configs(c)
+  base = os.path.join(workdir, "base")
+  runinfo.record(pre, base)
+  os.makedirs(os.path.join(base, "checkpoints", str(pre.steps)))
+  return base
+
+
+def test_demo_refuses_a_base_made_with_another_seed(tmp_path):
+  w = str(tmp_path / "demo")
+  base = _fake_base(w, _demo_config())
+  c = _demo_config(seed=1)
+  with pytest.raises(runinfo.RunMismatchError) as e:
+    demo.run(c, w)
+  msg = str(e.value)
+  assert f"{base} (checkpoint at step 1000)" in msg, msg
+  assert "pretrain.seed: 0 -> 1" in msg and "pretrain.data.seed: 0 -> 1" \
+      in msg, msg
+  assert not os.path.exists(os.path.join(w, "rl"))
+  assert not os.path.exists(os.path.join(w, "results.json"))
+  # The tokenizer it trained is part of the base.
+  pre, _ = demo.sub_configs(
+      _demo_config(**{"tokenizer.split_by_whitespace": True}))
+  assert runinfo.changes(pre, base) == {
+      "demo_tokenizer.split_by_whitespace": (False, True)}
+  # The same config reuses it; force is passed on to both phases.
+  pre, _ = demo.sub_configs(_demo_config())
+  runinfo.check([(pre, base, "pretrain.")])
+  pre, rl = demo.sub_configs(_demo_config(seed=1, resume="force"))
+  assert pre.resume == rl.resume == "force"
+  runinfo.check([(pre, base, "pretrain.")])
+
+
+def test_code_version_without_git(monkeypatch):
+  def no_git(*args, **kwargs):
+    raise FileNotFoundError("git")
+
+  runinfo.code_version.cache_clear()
+  monkeypatch.setattr(subprocess, "run", no_git)
+  try:
+    assert runinfo.code_version().startswith("r1jax ")
+  finally:
+    runinfo.code_version.cache_clear()
