@@ -2,8 +2,12 @@ r"""Sample k completions per prompt and write them as JSONL.
 
   python -m r1jax.main --config=configs/generate.py:demo --workdir=/tmp/gen
   python -m r1jax.main --config=configs/generate.py \
-      --config.model.hf_dir=/ckpt/Qwen2.5-0.5B \
+      --config.init_from=/ckpt/Qwen2.5-0.5B \
       --config.prompts=/data/prompts.jsonl --workdir=/tmp/gen
+  # From a trained r1jax workdir (its last checkpoint and tokenizer):
+  python -m r1jax.main --config=configs/generate.py \
+      --config.init_from=/tmp/rz --config.prompts=/data/prompts.jsonl \
+      --workdir=/tmp/gen_rz
 
 Variants: `demo` (default) samples from a small randomly initialised model
 with a SentencePiece tokenizer trained in the workdir on synthetic problems:
@@ -25,10 +29,15 @@ def get_config(arg=None):
   # before running, naming the fields. auto | force (continue anyway and
   # record the change in workdir/history.jsonl).
   c.resume = "auto"
+  # A Hugging Face model directory (config.json + model.safetensors +
+  # tokenizer) or an r1jax workdir (its last checkpoint and tokenizer);
+  # empty = a random `config.model.preset` (the demo). config.model.hf_dir
+  # is a deprecated alias.
+  c.init_from = ""
   c.model = configlib.model_block(preset="small")
   c.mesh = configlib.mesh_block()
-  # Tokenizer: a .model / tokenizer.json / directory. Empty: the model
-  # directory's tokenizer, or (demo) one trained in the workdir.
+  # Tokenizer: a .model / tokenizer.json / directory. Empty: the one in
+  # config.init_from, or (random model) one trained in the workdir.
   c.tokenizer = ""
   # JSONL of {"prompt": ...}; empty with the demo = built-in problems.
   c.prompts = ""

@@ -169,10 +169,31 @@ def get_config(arg=None):
   # paper's protocol (temperature 0.6, top-p 0.95) [R1v1 3].
   c.eval = configlib.eval_block()
   c.log = configlib.log_block()
+  # Warn (once) when every group's rewards were equal for this many
+  # consecutive steps: all advantages are 0 and GRPO learns nothing. The
+  # count is the metric `no_signal_steps`. 0 = never warn.
+  c.log.no_signal_steps = 5
   c.checkpoint = configlib.checkpoint_block()
 
   if a.variant == "tiny" or a.runlocal:
-    c.optim.lr = 1e-3
+    # CPU minutes, ours. The task and template are those of the base model
+    # `configs/sft.py:tiny` pretrains (the r1_zero_base corpus: 2 chained
+    # operations on 1-5, R1-Zero template, held-out stream excluded), so
+    # --config.init_from=<its workdir> answers some prompts right and
+    # GRPO has signal; a random model (no init_from) answers none.
+    c.data.task_kwargs = ml_collections.ConfigDict(
+        {"num_ops": 2, "max_operand": 5})
+    # A tokenizer trained here (random model): SentencePiece pieces may
+    # span spaces, so the templated prompts stay within max_prompt_len.
+    c.vocab_size = 768
+    c.tokenizer_options = ml_collections.ConfigDict(dict(
+        split_by_whitespace=False, split_by_unicode_script=False,
+        max_sentencepiece_length=64))
+    # Prompts are padded to this: 48 is 4x cheaper per step than 256.
+    c.max_prompt_len = 48
+    c.rl.num_prompts = 16
+    c.loss.beta = 0.001  # R1-Zero's [R1v2]
+    c.optim.lr = 1e-4
     c.steps = 20
   elif a.variant in ACCELERATOR:
     accelerator_recipe(c, a.variant)

@@ -71,9 +71,32 @@ def get_config(arg=None):
     c.data.corpus_kwargs = ml_collections.ConfigDict(
         dict(task="arithmetic", num_docs=2000))
     c.optim.lr = 3e-3
+  elif a.variant == "base":
+    # The README walk-through's base model: the demo's pretraining (:short)
+    # on arithmetic in the R1-Zero template, so that configs/r1_zero.py:tiny
+    # (same task and template) has reward signal. Held-out prompts of
+    # r1_zero.py:tiny (eval seed 1, 64 prompts) are left out of the corpus.
+    c.vocab_size = 768
+    # SentencePiece training options (r1jax.tokenizers.train_sentencepiece).
+    c.tokenizer_options = ml_collections.ConfigDict(dict(
+        split_by_whitespace=False, split_by_unicode_script=False,
+        max_sentencepiece_length=64))
+    c.data.corpus = "r1_zero_base"
+    c.data.corpus_kwargs = ml_collections.ConfigDict(dict(
+        num_docs=8000, num_ops=2, max_operand=5, exclude_seed=1,
+        exclude_count=64))
+    c.model.preset = "small"
+    c.model.overrides = ml_collections.ConfigDict(dict(
+        num_layers=4, embed_dim=128, num_heads=4, num_kv_heads=2,
+        head_dim=32, mlp_dim=384, max_seq_len=512))
+    c.data.batch_size = 4
+    c.data.seq_len = 256
+    c.optim.lr = 3e-3
+    c.optim.warmup_steps = 50
+    c.steps = 1000
   elif a.variant != "sft":
     raise ValueError(f"configs/sft.py: unknown variant {a.variant!r}; "
-                     "known: sft, tiny")
+                     "known: sft, tiny, base")
   if a.variant == "tiny" or a.runlocal:
     c.data.batch_size = 16
     c.data.seq_len = 256

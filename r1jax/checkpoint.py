@@ -28,6 +28,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from r1jax import sharding as shd
+from r1jax import tokenizers as tok_lib
 from r1jax.models import hf
 from r1jax.models.transformer import ModelConfig, init_params
 
@@ -282,6 +283,69 @@ def load_model_config(directory: str) -> ModelConfig:
   return ModelConfig(**kw)
 
 
+def _read_json(path: str) -> dict:
+  try:
+    with open(path) as f:
+      out = json.load(f)
+    return out if isinstance(out, dict) else {}
+  except (OSError, ValueError):
+    return {}
+
+
+def model_source(path: str) -> str:
+  """'workdir' (an r1jax workdir) or 'hf' (a Hugging Face model directory)
+  for `init_from`; a ValueError that says which of the two `path` looks
+  like and what it lacks."""
+  if not os.path.isdir(path):
+    why = "not a directory" if os.path.exists(path) else "not found"
+    raise ValueError(f"{path}: {why} (a Hugging Face model directory or an "
+                     "r1jax workdir)")
+  has = lambda name: os.path.exists(os.path.join(path, name))  # noqa: E731
+  config = _read_json(os.path.join(path, "config.json"))
+  if has(CHECKPOINTS) or has(MODEL_CONFIG) or "stage" in config:
+    signs = [n for n in ("config.json", f"{CHECKPOINTS}/", MODEL_CONFIG)
+             if has(n.rstrip("/"))]
+    what = (f"{path} looks like an r1jax workdir ({' + '.join(signs)}"
+            + (f", stage {config['stage']!r}" if "stage" in config else "")
+            + ")")
+    if not has(MODEL_CONFIG):
+      raise ValueError(f"{what} but has no {MODEL_CONFIG}: it holds no "
+                       "trained model (the stages that train write it: sft, "
+                       "pretrain, grpo)" + _model_subdirs(path))
+    if not has(CHECKPOINTS) or not any(
+        n.isdigit() for n in os.listdir(checkpoints_dir(path))):
+      raise ValueError(f"{what} but has no checkpoint in {CHECKPOINTS}/: "
+                       "the run saved none yet (rerun it to resume, or "
+                       "point at a finished run)")
+    return "workdir"
+  weights = has("model.safetensors") or has("model.safetensors.index.json")
+  if config or weights:
+    what = f"{path} looks like a Hugging Face model directory"
+    if not config:
+      raise ValueError(f"{what} (safetensors) but has no config.json: an HF "
+                       "directory needs config.json and model.safetensors")
+    if not weights:
+      raise ValueError(f"{what} (config.json) but has no model.safetensors "
+                       "(or model.safetensors.index.json): an HF directory "
+                       "needs config.json and model.safetensors (.bin "
+                       "weights are not read)")
+    return "hf"
+  raise ValueError(f"{path}: neither a Hugging Face model directory "
+                   "(config.json + model.safetensors) nor an r1jax workdir "
+                   f"(config.json + {CHECKPOINTS}/ + {MODEL_CONFIG})"
+                   + _model_subdirs(path))
+
+
+def _model_subdirs(path: str) -> str:
+  """'; these subdirectories hold a model: a/, b/' or ''."""
+  inner = sorted(n + "/" for n in os.listdir(path) if any(
+      os.path.isfile(os.path.join(path, n, f))
+      for f in (MODEL_CONFIG, "model.safetensors",
+                "model.safetensors.index.json")))
+  return (f"; these subdirectories hold a model: {', '.join(inner)}"
+          if inner else "")
+
+
 def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
               **overrides) -> tuple[ModelConfig, Any]:
   """(cfg, params) from a HF model dir or an r1jax workdir's last checkpoint.
@@ -289,16 +353,9 @@ def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
   Params go straight into their shardings on `mesh` (default: one device).
   `overrides` replace ModelConfig fields (e.g. param_dtype, remat).
   """
-  ckpt_dir = checkpoints_dir(path)
-  is_workdir = (os.path.isdir(ckpt_dir)
-                and os.path.isfile(os.path.join(path, MODEL_CONFIG)))
-  # A workdir also holds the run's config.json: test for it first.
-  if not is_workdir and os.path.isfile(os.path.join(path, "config.json")):
+  if model_source(path) == "hf":
     return hf.load(path, mesh=mesh, rules=rules, **overrides)
-  if not is_workdir:
-    raise ValueError(f"{path}: neither a Hugging Face model directory "
-                     "(config.json + safetensors) nor an r1jax workdir "
-                     f"({CHECKPOINTS}/ + {MODEL_CONFIG})")
+  ckpt_dir = checkpoints_dir(path)
   cfg = load_model_config(path).replace(**overrides)
   mesh = mesh or shd.make_mesh((1, 1, 1), jax.devices()[:1])
   shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
@@ -322,9 +379,35 @@ def init_from(path: str, *, mesh=None, rules=shd.DEFAULT_RULES,
 
 
 def export_hf(directory: str, cfg: ModelConfig, params,
-              dtype: str = "float32") -> None:
-  """Writes params as a HF model dir (config.json + safetensors).
+              dtype: str = "float32", tokenizer=None) -> None:
+  """Writes params as a HF model dir (config.json + safetensors), and the
+  tokenizer's files when given (a `tokenizers.Tokenizer`, or a workdir or
+  file it loads from): an `init_from` source that transformers loads too.
+
+  A SentencePiece tokenizer is saved as tokenizer.model + a
+  tokenizer_config.json naming PreTrainedTokenizerFast, which transformers
+  >= 5 builds faithfully; AutoTokenizer does so for llama exports, but
+  transformers 5 maps model_type qwen2 to Qwen2Tokenizer (byte-level BPE)
+  whatever the files say, so load such an export's tokenizer with
+  `transformers.PreTrainedTokenizerFast.from_pretrained(directory)`.
 
   Multi-host: every process must call it (it gathers sharded params);
   process 0 writes the files."""
   hf.save(directory, cfg, params, dtype=dtype)
+  if tokenizer is None or jax.process_index() != 0:
+    return
+  if isinstance(tokenizer, str):
+    try:
+      tokenizer = tok_lib.load(tokenizer)
+    except FileNotFoundError as e:
+      logging.warning("export_hf: %s; %s has no tokenizer", e, directory)
+      return
+  tokenizer.save(directory)
+  model_type = hf.config_to_hf(cfg).get("model_type")
+  if isinstance(tokenizer, tok_lib.SentencePieceTokenizer) and \
+      model_type == "qwen2":
+    logging.warning(
+        "%s: transformers' AutoTokenizer loads model_type qwen2 as "
+        "Qwen2Tokenizer, which does not read this SentencePiece tokenizer "
+        "right; use transformers.PreTrainedTokenizerFast.from_pretrained",
+        directory)

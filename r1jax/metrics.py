@@ -72,15 +72,19 @@ class Writer:
     self._clu = metric_writers.create_default_writer(
         workdir, just_logging=not self.is_chief)
     self._files = {}
+    self._dir = workdir
     if self.is_chief:
       os.makedirs(workdir, exist_ok=True)
       for name in (METRICS, SAMPLES):
-        path = os.path.join(workdir, name)
-        _truncate(path, start_step)
-        self._files[name] = open(path, "a")
+        _truncate(os.path.join(workdir, name), start_step)
+      self._files[METRICS] = open(os.path.join(workdir, METRICS), "a")
 
   def _append(self, name: str, row: dict) -> None:
-    if name in self._files:
+    if self.is_chief:
+      # Opened on first use: a stage that samples nothing leaves no empty
+      # samples.jsonl behind.
+      if name not in self._files:
+        self._files[name] = open(os.path.join(self._dir, name), "a")
       f = self._files[name]
       f.write(json.dumps(row, allow_nan=False) + "\n")
       f.flush()  # Curves can be plotted while the run goes on.

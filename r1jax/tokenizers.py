@@ -10,7 +10,9 @@ path: a `.model` file, a `tokenizer.json`, or a model directory holding one.
 from __future__ import annotations
 
 import abc
+import json
 import os
+import shutil
 from typing import Iterable, Sequence
 
 from r1jax.data import chat as chat_lib
@@ -18,6 +20,11 @@ from r1jax.data import chat as chat_lib
 # Tokens R1-style templates rely on. A tokenizer we train keeps each of them a
 # single piece, so rewards and stop conditions can work on token ids.
 R1_SPECIAL_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
+# File names `Tokenizer.save` writes (and `load` finds in a directory).
+SP_MODEL_FILE = "tokenizer.model"
+HF_FILE = "tokenizer.json"
+HF_SIDE_FILES = (chat_lib.CONFIG_FILE, "special_tokens_map.json",
+                 chat_lib.TEMPLATE_FILE)
 
 
 class Tokenizer(abc.ABC):
@@ -61,6 +68,11 @@ class Tokenizer(abc.ABC):
     # rows for 151665 tokens); ids there have no text and are dropped.
     n = self.vocab_size
     return [int(i) for i in ids if 0 <= int(i) < n]
+
+  def save(self, directory: str) -> list[str]:
+    """Writes the files that `load(directory)` and transformers'
+    tokenizer classes read; returns their paths."""
+    raise NotImplementedError(f"{type(self).__name__} cannot be saved")
 
   def encode_batch(self, texts: Iterable[str], **kw) -> list[list[int]]:
     return [self.encode(t, **kw) for t in texts]
@@ -119,6 +131,20 @@ class SentencePieceTokenizer(Tokenizer):
   def token_to_id(self, token):
     i = self.sp.piece_to_id(token)
     return None if i == self.sp.unk_id() and token != "<unk>" else int(i)
+
+  def save(self, directory):
+    """`tokenizer.model`, and a `tokenizer_config.json` that names a class:
+    transformers >= 5 then builds the same tokenizer from the model file
+    (normalizer, BPE merges, byte fallback, user-defined pieces)."""
+    model = os.path.join(directory, SP_MODEL_FILE)
+    _copy(self.path, model)
+    config = {"tokenizer_class": "PreTrainedTokenizerFast",
+              "bos_token": self.bos_token, "eos_token": self.eos_token,
+              "pad_token": self.sp.id_to_piece(self.pad_id),
+              "unk_token": self.sp.id_to_piece(self.sp.unk_id())}
+    path = os.path.join(directory, chat_lib.CONFIG_FILE)
+    _write_json(path, {k: v for k, v in config.items() if v is not None})
+    return [model, path]
 
 
 class HFTokenizer(Tokenizer):
@@ -185,6 +211,43 @@ class HFTokenizer(Tokenizer):
 
   def token_to_id(self, token):
     return self.tok.token_to_id(token)
+
+  def save(self, directory):
+    """`tokenizer.json` and the files beside it that transformers reads
+    (`tokenizer_config.json`, `special_tokens_map.json`,
+    `chat_template.jinja`); a minimal `tokenizer_config.json` when none."""
+    src = os.path.dirname(self.path)
+    out = [os.path.join(directory, HF_FILE)]
+    _copy(self.path, out[0])
+    for name in HF_SIDE_FILES:
+      if os.path.exists(os.path.join(src, name)):
+        out.append(os.path.join(directory, name))
+        _copy(os.path.join(src, name), out[-1])
+    config = os.path.join(directory, chat_lib.CONFIG_FILE)
+    if config not in out:
+      _write_json(config, {k: v for k, v in (
+          ("tokenizer_class", "PreTrainedTokenizerFast"),
+          ("bos_token", self.bos_token), ("eos_token", self.eos_token),
+          ("pad_token", self.pad_token)) if v is not None})
+      out.append(config)
+    return out
+
+
+def _copy(src: str, dst: str) -> None:
+  """Copies a file atomically (readers never see half of it); a no-op
+  when `dst` is `src`."""
+  if os.path.exists(dst) and os.path.samefile(src, dst):
+    return
+  os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+  shutil.copyfile(src, dst + ".tmp")
+  os.replace(dst + ".tmp", dst)
+
+
+def _write_json(path: str, value: dict) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(value, f, indent=2, ensure_ascii=False)
+  os.replace(path + ".tmp", path)
 
 
 def encode_prompt(tok: Tokenizer, text: str) -> list[int]:

@@ -137,24 +137,69 @@ def apply_if_finite(state, grads, loss, tx):
 def tokenizer(c, workdir: str,
               corpus_fn: Callable[[], list[str]] | None = None
               ) -> tok_lib.Tokenizer:
-  """Explicit path > model dir > init_from workdir > one trained here."""
+  """The run's tokenizer: explicit path > model dir > the workdir's own (a
+  resumed run) > init_from's > one trained here on `corpus_fn()`. It is
+  saved into the workdir (`save_tokenizer`), so a workdir that holds a
+  model also holds its tokenizer."""
+  tok = _find_tokenizer(c, workdir, corpus_fn)
+  save_tokenizer(tok, workdir)
+  return tok
+
+
+def _find_tokenizer(c, workdir: str, corpus_fn) -> tok_lib.Tokenizer:
   init_from = c.get("init_from", "")
-  for path in (c.get("tokenizer", ""), c.model.hf_dir):
+  for field, path in (("tokenizer", c.get("tokenizer", "")),
+                      ("model.hf_dir", c.model.hf_dir)):
     if path:
-      return tok_lib.load(path)
+      try:
+        return tok_lib.load(path)
+      except FileNotFoundError as e:
+        raise ValueError(f"config.{field}={path!r}: {e}") from e
   for d in (workdir, init_from):
-    if d and os.path.exists(os.path.join(d, "tokenizer.model")):
-      return tok_lib.SentencePieceTokenizer(os.path.join(d,
-                                                         "tokenizer.model"))
+    sp = os.path.join(d, tok_lib.SP_MODEL_FILE) if d else ""
+    if sp and os.path.exists(sp):
+      return tok_lib.SentencePieceTokenizer(sp)
   if init_from:
-    return tok_lib.load(init_from)
+    try:
+      return tok_lib.load(init_from)
+    except FileNotFoundError as e:
+      raise ValueError(
+          f"config.init_from={init_from!r} holds no tokenizer "
+          f"({tok_lib.SP_MODEL_FILE} or {tok_lib.HF_FILE}): set "
+          "config.tokenizer to the tokenizer the model was trained with"
+      ) from e
   if corpus_fn is None:
     raise ValueError("config.tokenizer: no tokenizer found (set "
-                     "config.tokenizer or config.model.hf_dir)")
-  path = os.path.join(workdir, "tokenizer.model")
+                     "config.tokenizer or config.init_from)")
+  path = os.path.join(workdir, tok_lib.SP_MODEL_FILE)
   logging.info("training a SentencePiece tokenizer -> %s", path)
-  return tok_lib.train_sentencepiece(corpus_fn(), path[:-len(".model")],
-                                     vocab_size=c.get("vocab_size", 400))
+  return tok_lib.train_sentencepiece(
+      corpus_fn(), path[:-len(".model")], vocab_size=c.get("vocab_size", 400),
+      **dict(c.get("tokenizer_options") or {}))
+
+
+def save_tokenizer(tok: tok_lib.Tokenizer, workdir: str) -> None:
+  """Copies the tokenizer's files into `workdir` (process 0): what
+  `config.init_from=workdir` and transformers' AutoTokenizer load."""
+  if jax.process_index() != 0:
+    return
+  try:
+    tok.save(workdir)
+  except NotImplementedError as e:
+    logging.warning("%s: the workdir holds no tokenizer", e)
+
+
+def validate_init_from(c) -> None:
+  """config.init_from (and config.model.hf_dir, its alias) is a directory
+  `checkpoint.init_from` reads; else an error that says what it looks
+  like and what it lacks."""
+  for field, path in (("init_from", c.get("init_from", "")),
+                      ("model.hf_dir", c.model.get("hf_dir", ""))):
+    if path:
+      try:
+        ckpt_lib.model_source(path)
+      except ValueError as e:
+        raise ValueError(f"config.{field}: {e}") from e
 
 
 def model(c, mesh, rules_, vocab_size: int, seed: int):
@@ -198,7 +243,8 @@ def finish(c, workdir: str, cfg, params, last: dict) -> dict:
   """After training: optional HF export (every process joins its gathers;
   process 0 writes) and final_metrics.json (process 0). Returns `last`."""
   if c.checkpoint.export_hf:
-    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params)
+    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params,
+                       tokenizer=workdir)
   if jax.process_index() == 0:
     out = {k: v for k, v in last.items() if np.isfinite(v)}
     # With the run's resolved config, fingerprint and code version.

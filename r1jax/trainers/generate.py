@@ -3,6 +3,10 @@
 Output `<workdir>/generations.jsonl`, one line per prompt:
   {"prompt": ..., "text": <templated prompt>, "completions": [
      {"text", "num_tokens", "logprob_sum", "finish_reason": "stop"|"length"}]}
+The model: `config.init_from`, a Hugging Face model directory or an r1jax
+workdir (its last checkpoint), with the tokenizer found there; empty: a
+random `config.model.preset` (the demo). `config.model.hf_dir` is a
+deprecated alias of `config.init_from`.
 Interrupted runs resume: prompts already written are skipped.
 Multi-host: every process samples its shards of each batch; process 0
 gathers the completions and writes the file.
@@ -22,16 +26,30 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.data import jsonl, templates
-from r1jax.models import hf, init_params, presets
+from r1jax.models import init_params, presets
 from r1jax.rewards import decode as decode_lib
 from r1jax.sampling import Sampling, jit_sample, left_pad
 from r1jax.trainers import common, rl_data
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
            "float16": jnp.float16}
+
+
+def source(c) -> tuple[str, str]:
+  """(field, path) of the model to load: config.init_from, or its
+  deprecated alias config.model.hf_dir; ("", "") for a random preset."""
+  init_from, hf_dir = c.get("init_from", ""), c.model.hf_dir
+  if init_from and hf_dir and init_from != hf_dir:
+    raise ValueError(f"config.init_from={init_from!r} and config.model."
+                     f"hf_dir={hf_dir!r}: set only config.init_from "
+                     "(model.hf_dir is its deprecated alias)")
+  if init_from:
+    return "init_from", init_from
+  return ("model.hf_dir", hf_dir) if hf_dir else ("", "")
 
 
 def validate(c) -> None:
@@ -49,7 +67,13 @@ def validate(c) -> None:
   if c.num_samples < 1 or c.batch_prompts < 1 or c.max_new_tokens < 1:
     raise ValueError("config.num_samples, config.batch_prompts and "
                      "config.max_new_tokens must be >= 1")
-  if not c.model.hf_dir and c.model.preset not in presets.PRESETS:
+  field, path = source(c)
+  if path:
+    try:
+      ckpt_lib.model_source(path)
+    except ValueError as e:
+      raise ValueError(f"config.{field}: {e}") from e
+  elif c.model.preset not in presets.PRESETS:
     raise ValueError(f"config.model.preset={c.model.preset!r}; known: "
                      f"{sorted(presets.PRESETS)}")
   if not c.demo and not c.prompts:
@@ -68,11 +92,21 @@ def _demo_prompts(n: int = 16, seed: int = 0) -> list[str]:
 
 
 def _tokenizer(c, workdir: str, prompts: list[str]) -> tok_lib.Tokenizer:
+  """config.tokenizer > the model source's > (random model) the
+  workdir's, or one trained there on the prompts."""
   if c.tokenizer:
     return tok_lib.load(c.tokenizer)
-  if c.model.hf_dir:
-    return tok_lib.load(c.model.hf_dir)
-  path = os.path.join(workdir, "tokenizer.model")
+  field, src = source(c)
+  if src:
+    try:
+      return tok_lib.load(src)
+    except FileNotFoundError as e:
+      raise ValueError(
+          f"config.{field}={src!r} holds no tokenizer "
+          f"({tok_lib.SP_MODEL_FILE} or {tok_lib.HF_FILE}): set "
+          "config.tokenizer to the tokenizer the model was trained with"
+      ) from e
+  path = os.path.join(workdir, tok_lib.SP_MODEL_FILE)
   if os.path.exists(path):
     return tok_lib.SentencePieceTokenizer(path)
   corpus = [templates.render(c.template, p) for p in prompts]
@@ -85,8 +119,9 @@ def _tokenizer(c, workdir: str, prompts: list[str]) -> tok_lib.Tokenizer:
 def _model(c, mesh, vocab_size: int):
   kw = dict(dtype=_DTYPES[c.model.dtype],
             param_dtype=_DTYPES[c.model.param_dtype])
-  if c.model.hf_dir:
-    return hf.load(c.model.hf_dir, mesh=mesh, **kw)
+  _, src = source(c)
+  if src:
+    return ckpt_lib.init_from(src, mesh=mesh, **kw)
   cfg = presets.get(c.model.preset, **kw)
   if cfg.vocab_size < vocab_size:
     cfg = cfg.replace(vocab_size=-(-vocab_size // 128) * 128)
@@ -126,6 +161,9 @@ def _write(f, prompts, texts, out, tok, strip, k: int) -> None:
 def run(c, workdir: str) -> str:
   """Runs the stage; returns the output path."""
   validate(c)
+  if c.model.hf_dir:
+    logging.warning("config.model.hf_dir is deprecated: use config.init_from "
+                    "(a Hugging Face directory or an r1jax workdir)")
   os.makedirs(workdir, exist_ok=True)
   mesh = shd.make_mesh(tuple(c.mesh.shape))
   raw = ([r[c.prompt_field] for r in jsonl.read_jsonl(c.prompts)]
@@ -135,8 +173,7 @@ def run(c, workdir: str) -> str:
   if tok.vocab_size > cfg.vocab_size:
     raise ValueError(f"tokenizer has {tok.vocab_size} ids but the model only "
                      f"{cfg.vocab_size} embeddings (config.tokenizer="
-                     f"{c.tokenizer!r}, config.model.hf_dir="
-                     f"{c.model.hf_dir!r})")
+                     f"{c.tokenizer!r}, config.init_from={source(c)[1]!r})")
   stop = [tok.eos_id] if tok.eos_id is not None else []
   for s in c.stop_tokens:
     i = tok.token_to_id(s)

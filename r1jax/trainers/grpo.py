@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
@@ -26,6 +27,7 @@ from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling
 from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
+from r1jax.trainers import samples as samples_lib
 
 
 def loss_config(c) -> grpo_loss.LossConfig:
@@ -106,9 +108,7 @@ def validate(c) -> None:
     if c.data[f] and c.data[f] not in benchmarks.LOADERS:
       raise ValueError(f"config.data.{f}={c.data[f]!r}; allowed: '' (JSONL "
                        f"of prompt/answer) or {sorted(benchmarks.LOADERS)}")
-  if c.init_from and not os.path.exists(c.init_from):
-    raise ValueError(f"config.init_from={c.init_from!r}: not found (a "
-                     "Hugging Face model directory or an r1jax workdir)")
+  common.validate_init_from(c)
   for f in ("train_file", "eval_file"):
     if c.data[f] and not os.path.exists(c.data[f]):
       raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")
@@ -130,6 +130,70 @@ def _corpus(c, prompts: rl_data.Prompts):
   return ([prompter.render(e["prompt"]) for e in ex]
           + [f"<think> {e['prompt']} </think> <answer> {e['answer']} "
              "</answer>" for e in ex])
+
+
+def reward_means(m: dict) -> dict[str, float]:
+  """{name: mean} of a step's per-reward metrics (`reward/<name>`)."""
+  return {k[len("reward/"):]: v for k, v in m.items()
+          if k.startswith("reward/") and k.count("/") == 1
+          and not k.endswith("_std") and k != "reward/total"}
+
+
+def no_signal_message(m: dict, steps: int, weights: dict, template: str,
+                      think_opened: bool, init_from: str = "?") -> str:
+  """Why GRPO cannot learn from a step where every group's rewards are
+  equal (metrics `m`), and what to check; `weights`: config.rewards,
+  `init_from`: config.init_from ("" for a random model)."""
+  means = reward_means(m)
+  used = {k: v for k, v in means.items() if weights.get(k)}
+  shown = ", ".join(f"{k}={v:.3g}" for k, v in sorted(means.items()))
+  where = f"config.template={template!r}, think_opened={think_opened}"
+  acc, fmt = used.get("accuracy"), used.get("format")
+  if all(v == 0 for v in used.values()) and not init_from:
+    why = ("every reward is 0: the model is random (config.init_from is "
+           "empty) and answers nothing; start from a base model trained on "
+           "this task and template, e.g. a configs/sft.py:tiny workdir "
+           "(--config.init_from=<workdir>)")
+  elif all(v == 0 for v in used.values()):
+    why = ("every reward is 0: the task is too hard for the base model or "
+           "the reward never fires (check samples.jsonl for the answer "
+           f"format; {where}; a base model not trained on this task and "
+           "template answers nothing)")
+  elif fmt == 0 and acc:
+    why = ("format is 0 while accuracy is > 0: format mismatch with the "
+           f"template ({where}: does the prompt already open <think>?)")
+  elif acc == 0 and fmt:
+    why = ("accuracy is 0 while format is > 0: the answers are well "
+           "formatted but never right; make the task easier "
+           "(config.data.task_kwargs) or start from a stronger model")
+  else:
+    why = ("every completion of a prompt scores the same: the policy is "
+           "(nearly) deterministic on these prompts, or each prompt is "
+           "all-solved or all-failed; raise config.rl.temperature or "
+           "config.rl.group_size, change the difficulty, or use "
+           "config.rl.dynamic_sampling")
+  return (f"no learning signal for {steps} steps: within every group all "
+          "rewards are equal (zero_std_frac = 1), so every advantage is 0 "
+          f"and GRPO cannot learn (reward means: {shown}). "
+          f"{why[0].upper()}{why[1:]}. (config.log.no_signal_steps sets "
+          "when this warning fires.)")
+
+
+class NoSignalWarning:
+  """Logs `no_signal_message` once, when the metric `no_signal_steps`
+  (consecutive steps with zero_std_frac = 1) reaches `steps` (0: never)."""
+
+  def __init__(self, steps: int, **kw):
+    self.steps, self.kw, self.fired = steps, kw, False
+
+  def __call__(self, m: dict) -> bool:
+    """Whether it warned now."""
+    n = int(m.get("no_signal_steps", 0))
+    if self.fired or not self.steps or n < self.steps:
+      return False
+    self.fired = True
+    logging.warning("%s", no_signal_message(m, n, **self.kw))
+    return True
 
 
 def rl_spec(c, cfg, stop_ids: tuple, pad_id: int,
@@ -197,7 +261,10 @@ def run(c, workdir: str) -> dict:
   prompts, r = b["prompts"], c.rl
   ckpt_lib.save_model_config(workdir, cfg)
   state = common.init_state(b["params"], b["tx"])
-  carry = {"train": state}
+  # Consecutive steps without learning signal (checkpointed: a resumed run
+  # counts on as an uninterrupted one).
+  carry = {"train": state, "no_signal": jax.device_put(
+      jnp.zeros((), jnp.int32), NamedSharding(mesh, PartitionSpec()))}
   if spec.needs_ref:
     carry["ref"] = jax.tree.map(jnp.copy, b["params"])
   p_o = r.num_prompts * r.oversample
@@ -239,37 +306,53 @@ def run(c, workdir: str) -> dict:
         k_sample, k_learn = jax.random.split(rng)
         comp = rollout(carry["train"]["params"], tokens, mask, k_sample)
         # Each process scores the rows it holds; all get every row's reward.
-        total_B, rmetrics = host_rewards.score_rollout(
+        total_B, rmetrics, parts = host_rewards.score_rollout(
             tok, comp, [e for e in examples for _ in range(r.group_size)],
-            c.rewards, reward_options, think_opened=think_opened)
+            c.rewards, reward_options, think_opened=think_opened,
+            per_row=True)
         state, metrics = learn(carry["train"], ref, tokens, mask, comp,
                                jnp.asarray(total_B), k_learn)
         metrics.update({k.replace("rewards/", "reward/"): v
                         for k, v in rmetrics.items()})
-        extras = {"tokens": comp.tokens_BxM, "length": comp.length_B}
+        extras = {"tokens": comp.tokens_BxM, "length": comp.length_B,
+                  "truncated": comp.truncated_B, "reward": total_B,
+                  "rewards": parts}
       else:
         batch = {"prompts": tokens, "pmask": mask, "class_V": class_V,
                  "answers": rl_data.device_answers(prompts.task, examples,
                                                    mesh)}
         state, metrics, extras = rl_step(carry["train"], ref, batch, rng)
-    out = {"train": state}
+      no_signal = jnp.where(metrics["zero_std_frac"] >= 1.0,
+                            carry["no_signal"] + 1, 0)
+    metrics["no_signal_steps"] = no_signal
+    out = {"train": state, "no_signal": no_signal}
     if ref is not None:
       out["ref"] = ref
     return out, metrics, extras
 
-  def decode(extras):
-    x = common.to_host(extras)
-    return decode_lib.decode(tok, x["tokens"], x["length"])
+  warn = NoSignalWarning(c.log.get("no_signal_steps", 5),
+                         weights=dict(c.rewards), template=c.template,
+                         think_opened=think_opened,
+                         init_from=c.init_from or c.model.hf_dir)
+  sample_writer = samples_lib.Writer(workdir)
+  samples_every = c.log.get("samples_every", 0)
 
   def host_metrics(step, m, extras):
-    out = rl_data.text_metrics(decode(extras), think_opened)
+    x = common.to_host(extras)
+    texts = decode_lib.decode(tok, x["tokens"], x["length"])
+    out = rl_data.text_metrics(texts, think_opened)
     out["lr"] = float(b["sched"]((step + 1) * r.updates_per_batch
                                  * r.minibatches - 1))
+    warn(m)
+    # Self-describing samples (prompt, reference, rewards) on the metrics'
+    # step numbers; the loop's `samples` hook writes only texts.
+    if not sample_writer.started:
+      sample_writer.start(step)
+    if samples_every and (step + 1) % samples_every == 0:
+      sample_writer.write(samples_lib.rows(
+          step + 1, prompts.train(step, p_o), texts, x, r.group_size,
+          c.log.num_samples, r.truncated_reward))
     return out
-
-  def samples(step, extras):
-    texts = decode(extras)[:c.log.num_samples * r.group_size:r.group_size]
-    return {f"sample_{i}": t for i, t in enumerate(texts)}
 
   eval_key = jax.random.key(c.seed + 1)
 
@@ -290,7 +373,7 @@ def run(c, workdir: str) -> dict:
              + 2 * spec.needs_old)
   carry, last = loop.run(
       c, workdir, carry,
-      loop.Hooks(step=step_fn, host_metrics=host_metrics, samples=samples,
+      loop.Hooks(step=step_fn, host_metrics=host_metrics,
                  evaluate=evaluate if c.eval.num_prompts else None),
       total_steps=c.steps, tokens_per_step=lambda m: m["tokens_generated"],
       flops_per_token=fpt)

@@ -274,10 +274,12 @@ def make_learn(spec: RLSpec, tx):
 
 
 def make_rl_step(spec: RLSpec, tx):
-  """rl_step(state, ref_params, batch, rng) -> (state, metrics, tokens).
+  """rl_step(state, ref_params, batch, rng) -> (state, metrics, extras).
 
   `batch`: prompts_PxT, pmask_PxT (P = oversampled prompts), `answers`
   (dict of per-prompt arrays from the task's device_answer) and `class_V`.
+  `extras`, per rollout row [B]: `tokens` [B, M], `length`, `truncated`,
+  `reward` (the total the advantages use) and `rewards` ({name: values}).
   """
   if spec.rewards is None:
     raise ValueError("make_rl_step needs device rewards (spec.rewards)")
@@ -297,8 +299,11 @@ def make_rl_step(spec: RLSpec, tx):
     for name, v in parts.items():
       metrics[f"reward/{name}"] = v.mean()
       metrics[f"reward/{name}_std"] = v.std()
+    if spec.truncated_reward is not None:  # what the learner saw
+      total_B = jnp.where(comp.truncated_B, spec.truncated_reward, total_B)
     return state, metrics, {"tokens": comp.tokens_BxM,
                             "length": comp.length_B,
-                            "truncated": comp.truncated_B}
+                            "truncated": comp.truncated_B,
+                            "reward": total_B, "rewards": parts}
 
   return rl_step

@@ -88,8 +88,11 @@ def score_rollout(
     tok: tok_lib.Tokenizer, comp, examples_B: Sequence[Mapping[str, Any]],
     weights: Mapping[str, float], options: Mapping[str, Any] | None, *,
     think_opened: bool, report: Sequence[str] = ('reflection',),
-) -> tuple[np.ndarray, dict[str, float]]:
-  """(total_B float32 [B], metrics), the same on every process.
+    per_row: bool = False,
+):
+  """(total_B float32 [B], metrics), the same on every process; with
+  `per_row`, (total_B, metrics, {name: float32 [B]}): each computed
+  reward's value of every row.
 
   Args:
     tok: decodes completions (EOS, padding and special tokens stripped, R1
@@ -144,4 +147,6 @@ def score_rollout(
   words_B = all_BxK[:, -1].astype(np.int64)
   metrics['reflection/words_mean'] = float(np.mean(words_B)) if n else 0.0
   metrics['reflection/frac_any'] = float(np.mean(words_B > 0)) if n else 0.0
+  if per_row:
+    return total_B, metrics, {name: r.values_B for name, r in full.items()}
   return total_B, metrics

@@ -1,6 +1,7 @@
 """The generate stage end to end: JSONL out, resume, HF model + tokenizer
-directory in, config errors that name the field; written completions
-without EOS and padding."""
+directory in (config.init_from; r1jax workdirs: handoff_test.py), config
+errors that name the field; written completions without EOS and
+padding."""
 import json
 
 import numpy as np
@@ -53,16 +54,15 @@ def test_hf_model_directory_and_prompts_file(tmp_path):
   (tmp_path / "p.jsonl").write_text(
       "\n".join(json.dumps({"question": q}) for q in ["1 + 1", "2 * 3", "x"]))
   c = _config(prompts=str(tmp_path / "p.jsonl"), prompt_field="question",
-              tokenizer=str(sp / "tok.model"), template="plain", demo=False)
-  c.model.hf_dir = str(tmp_path / "model")
+              tokenizer=str(sp / "tok.model"), template="plain", demo=False,
+              init_from=str(tmp_path / "model"))
   rows = [json.loads(l) for l in open(generate.run(c, str(tmp_path / "w")))]
   assert [r["prompt"] for r in rows] == ["1 + 1", "2 * 3", "x"]
 
 
 def test_tokenizer_larger_than_model_is_an_error(tmp_path):
   hf_refs.make_hf_model("llama_tied").save_pretrained(tmp_path / "model")
-  c = _config()
-  c.model.hf_dir = str(tmp_path / "model")
+  c = _config(init_from=str(tmp_path / "model"))
   c.tokenizer = str(tmp_path / "w" / "tokenizer.model")
   generate.run(_config(), str(tmp_path / "w"))  # trains that tokenizer
   with pytest.raises(ValueError, match="tokenizer has 4.. ids but the model"):
@@ -78,6 +78,16 @@ def test_tokenizer_larger_than_model_is_an_error(tmp_path):
 def test_bad_config_names_the_field(tmp_path, field, value, match):
   with pytest.raises(ValueError, match=match):
     generate.run(_config(**{field: value}), str(tmp_path))
+
+
+def test_init_from_and_its_deprecated_alias_must_agree(tmp_path):
+  c = _config(init_from=str(tmp_path / "a"))
+  c.model.hf_dir = str(tmp_path / "b")
+  with pytest.raises(ValueError, match=r"set only config\.init_from"):
+    generate.validate(c)
+  c = _config(init_from=str(tmp_path / "nowhere"))
+  with pytest.raises(ValueError, match=r"config\.init_from: .*not found"):
+    generate.validate(c)
 
 
 def test_written_text_drops_eos_and_padding(tmp_path):

@@ -65,7 +65,9 @@ def test_sigterm_then_resume_equals_uninterrupted(stage, tmp_path, tok_path,
     assert a[4]["reward/format"] is not None and "entropy" in a[4]
     samples = [json.loads(l) for l in open(os.path.join(whole,
                                                         "samples.jsonl"))]
-    assert samples and "sample_0" in json.dumps(samples[0])
+    assert samples and {"prompt", "reference", "rewards"} <= set(samples[0])
+    assert samples == [json.loads(l) for l in
+                       open(os.path.join(parts, "samples.jsonl"))]
 
 
 def _main(args, cwd):
