@@ -196,6 +196,12 @@ class NoSignalWarning:
     return True
 
 
+@jax.jit
+def _count_no_signal(zero_std_frac, count):
+  """Consecutive steps in which every group's rewards were equal."""
+  return jnp.where(zero_std_frac >= 1.0, count + 1, 0)
+
+
 def rl_spec(c, cfg, stop_ids: tuple, pad_id: int,
             dev_rewards=None) -> grpo_step.RLSpec:
   """The compiled step's static description from config.rl / config.loss."""
@@ -322,8 +328,8 @@ def run(c, workdir: str) -> dict:
                  "answers": rl_data.device_answers(prompts.task, examples,
                                                    mesh)}
         state, metrics, extras = rl_step(carry["train"], ref, batch, rng)
-      no_signal = jnp.where(metrics["zero_std_frac"] >= 1.0,
-                            carry["no_signal"] + 1, 0)
+      no_signal = _count_no_signal(metrics["zero_std_frac"],
+                                   carry["no_signal"])
     metrics["no_signal_steps"] = no_signal
     out = {"train": state, "no_signal": no_signal}
     if ref is not None:
