@@ -32,7 +32,7 @@ METRICS = "metrics.jsonl"
 SAMPLES = "samples.jsonl"
 
 
-def _truncate(path: str, start_step: int) -> None:
+def truncate_rows(path: str, start_step: int) -> None:
   """Drops rows with step > start_step, all rows when start_step is 0, and
   torn lines; atomically."""
   if not os.path.exists(path):
@@ -76,7 +76,7 @@ class Writer:
     if self.is_chief:
       os.makedirs(workdir, exist_ok=True)
       for name in (METRICS, SAMPLES):
-        _truncate(os.path.join(workdir, name), start_step)
+        truncate_rows(os.path.join(workdir, name), start_step)
       self._files[METRICS] = open(os.path.join(workdir, METRICS), "a")
 
   def _append(self, name: str, row: dict) -> None:

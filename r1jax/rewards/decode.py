@@ -8,15 +8,19 @@ the same text: `token_classes` classes every stripped id as whitespace.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from r1jax import tokenizers as tok_lib
 from r1jax.rewards.device import vocab
 
 
+@functools.lru_cache(maxsize=8)
 def stripped_ids(tok: tok_lib.Tokenizer) -> frozenset[int]:
   """Ids removed before scoring: EOS, padding and special tokens that
-  `decode(skip_special=True)` drops, except the R1 tags."""
+  `decode(skip_special=True)` drops, except the R1 tags (computed once per
+  tokenizer object: every step decodes with it)."""
   out = {i for i in (tok.eos_id, tok.pad_id) if i is not None}
   out |= {i for i in tok.special_tokens.values()
           if i < tok.vocab_size and tok.decode([i])

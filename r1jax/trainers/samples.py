@@ -23,6 +23,8 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from r1jax import metrics as metrics_lib
+
 FILE = "samples.jsonl"
 
 
@@ -66,26 +68,6 @@ def _num(v) -> float | None:
   return v if np.isfinite(v) else None
 
 
-def _truncate(path: str, start_step: int) -> None:
-  """Keeps rows with step <= start_step (none when 0); atomically."""
-  if not os.path.exists(path):
-    return
-  with open(path, encoding="utf-8") as f:
-    lines = f.readlines()
-  kept = []
-  for line in lines:
-    try:
-      if start_step > 0 and json.loads(line)["step"] <= start_step:
-        kept.append(line if line.endswith("\n") else line + "\n")
-    except (ValueError, KeyError, TypeError):
-      pass  # a line torn by a crash mid-write
-  if kept == lines:
-    return
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    f.writelines(kept)
-  os.replace(path + ".tmp", path)
-
-
 class Writer:
   """Appends sample rows to `<workdir>/samples.jsonl` (process 0).
 
@@ -100,7 +82,7 @@ class Writer:
 
   def start(self, step: int) -> None:
     if self.is_chief:
-      _truncate(self.path, step)
+      metrics_lib.truncate_rows(self.path, step)
     self.started = True
 
   def write(self, sample_rows: Sequence[Mapping[str, Any]]) -> None:

@@ -35,13 +35,19 @@ def make_hf_model(name: str, seed: int = 0, **overrides):
   torch.manual_seed(seed)
   cfg = cls(**kw, attn_implementation="eager")
   model = transformers.AutoModelForCausalLM.from_config(cfg).float().eval()
+  randomise(model, seed)
+  return model
+
+
+def randomise(model, seed: int) -> None:
+  """Every weight random: norms near 1, the rest N(0, 0.2^2)."""
+  torch.manual_seed(seed)
   with torch.no_grad():
     for pname, p in model.named_parameters():
       if "norm" in pname:
         p.copy_(1.0 + 0.1 * torch.randn_like(p))
       else:
         p.copy_(0.2 * torch.randn_like(p))
-  return model
 
 
 def left_padded_batch(lengths, vocab, seed=0):

@@ -99,16 +99,6 @@ def _shrink(d: dict) -> dict:
   return {key: small.get(key, value) for key, value in d.items()}
 
 
-def _randomise(model, seed: int):
-  torch.manual_seed(seed)
-  with torch.no_grad():
-    for pname, p in model.named_parameters():
-      if "norm" in pname:
-        p.copy_(1.0 + 0.1 * torch.randn_like(p))
-      else:
-        p.copy_(0.2 * torch.randn_like(p))
-
-
 @pytest.fixture(scope="module", params=FILES)
 def bf16_checkpoint(request, tmp_path_factory):
   """(file name, dir of a bf16 checkpoint whose config.json is the shrunk
@@ -117,7 +107,7 @@ def bf16_checkpoint(request, tmp_path_factory):
   small = _shrink(_published(name))
   model = transformers.AutoModelForCausalLM.from_config(  # (it edits dicts)
       transformers.AutoConfig.for_model(**copy.deepcopy(small)))
-  _randomise(model, seed=FILES.index(name))
+  hf_refs.randomise(model, seed=FILES.index(name))
   path = tmp_path_factory.mktemp(name.removesuffix(".json"))
   model.to(torch.bfloat16).save_pretrained(path)
   # As users have it: the published fields, not what transformers 5 writes.

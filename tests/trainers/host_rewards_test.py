@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 
 from r1jax import sharding as shd
-from r1jax.rewards import decode as decode_lib
-from r1jax.rewards import registry
 from r1jax.rewards import total as reward_total
 from r1jax.trainers import host_rewards, rl_data
 from tests.trainers import util
@@ -25,12 +23,8 @@ def test_score_rollout_equals_compute_rewards_on_all_rows(tok):
   total_B, metrics = host_rewards.score_rollout(
       tok, comp, examples, util.REWARD_WEIGHTS, options, think_opened=False)
 
-  batch = registry.RewardBatch(
-      decode_lib.decode(tok, host.tokens_BxM, host.length_B), examples,
-      lengths_B=host.length_B, truncated_B=host.truncated_B)
-  want_B, want = reward_total.compute_rewards(batch, util.REWARD_WEIGHTS,
-                                              options)
-  want.update(rl_data.text_metrics(batch.completions, False))
+  want_B, want, batch = util.all_rows_reference(tok, host, examples,
+                                                options)
   assert total_B.dtype == np.float32
   np.testing.assert_array_equal(total_B, want_B)
   assert metrics == want

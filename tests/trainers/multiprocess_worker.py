@@ -27,10 +27,7 @@ def check_host_rewards(tok_path: str) -> None:
   import numpy as np
   from r1jax import sharding as shd
   from r1jax import tokenizers as tok_lib
-  from r1jax.rewards import decode as decode_lib
-  from r1jax.rewards import registry
-  from r1jax.rewards import total as reward_total
-  from r1jax.trainers import host_rewards, rl_data
+  from r1jax.trainers import host_rewards
   from tests.trainers import util
   # pylint: enable=g-import-not-at-top
   tok = tok_lib.load(tok_path)
@@ -40,12 +37,7 @@ def check_host_rewards(tok_path: str) -> None:
   options = {"accuracy": {"num_workers": 1}}
   total_B, metrics = host_rewards.score_rollout(
       tok, comp, examples, util.REWARD_WEIGHTS, options, think_opened=False)
-  batch = registry.RewardBatch(
-      decode_lib.decode(tok, host.tokens_BxM, host.length_B), examples,
-      lengths_B=host.length_B, truncated_B=host.truncated_B)
-  want_B, want = reward_total.compute_rewards(batch, util.REWARD_WEIGHTS,
-                                              options)
-  want.update(rl_data.text_metrics(batch.completions, False))
+  want_B, want, _ = util.all_rows_reference(tok, host, examples, options)
   np.testing.assert_array_equal(total_B, want_B)
   assert metrics == want, (metrics, want)
   assert want["rewards/accuracy"] == 0.625, want

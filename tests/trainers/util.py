@@ -183,3 +183,17 @@ def reward_cases() -> tuple[list[str], list[dict], list[bool]]:
 # Host reward weights that make every computed reward count.
 REWARD_WEIGHTS = dict(accuracy=1.0, format=0.5, truncation=0.25,
                       repetition=0.1)
+
+
+def all_rows_reference(tok, host, examples, options):
+  """What `score_rollout` must give: every row scored in one process by
+  `compute_rewards` (plus the reflective-word metrics). Returns (total_B,
+  metrics, batch)."""
+  from r1jax.rewards import decode as decode_lib  # pylint: disable=g-import-not-at-top
+  from r1jax.rewards import registry, total  # pylint: disable=g-import-not-at-top
+  batch = registry.RewardBatch(
+      decode_lib.decode(tok, host.tokens_BxM, host.length_B), examples,
+      lengths_B=host.length_B, truncated_B=host.truncated_B)
+  want_B, want = total.compute_rewards(batch, REWARD_WEIGHTS, options)
+  want.update(rl_data.text_metrics(batch.completions, False))
+  return want_B, want, batch
