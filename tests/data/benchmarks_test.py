@@ -23,6 +23,21 @@ def test_gsm8k(tmp_path):
   assert exs[0]['prompt'] == 'Q1' and exs[0]['answer_type'] == 'math'
 
 
+def test_gsm8k_hub_parquet(tmp_path):
+  """openai/gsm8k on the Hub: main/train-00000-of-00001.parquet, two string
+  columns question and answer (the README's download)."""
+  schema = pa.schema([('question', pa.string()), ('answer', pa.string())])
+  d = tmp_path / 'main'
+  d.mkdir()
+  p = d / 'train-00000-of-00001.parquet'
+  pq.write_table(pa.Table.from_pylist(
+      [dict(question='Q1', answer='a <<2*3=6>>\n#### 6'),
+       dict(question='Q2', answer='b\n#### 1,000')], schema=schema), p)
+  exs = benchmarks.load('gsm8k', p)
+  assert [(e['prompt'], e['answer']) for e in exs] == [('Q1', '6'),
+                                                       ('Q2', '1000')]
+
+
 def test_math500(tmp_path):
   p = _jsonl(tmp_path / 'test.jsonl', [dict(
       problem='Find x.', solution='...', answer='\\frac{14}{3}',
