@@ -44,6 +44,10 @@ def get_config(arg=None):
   c.prompt_field = "prompt"
   # Template applied to each prompt (r1jax.data.templates.TEMPLATES).
   c.template = "r1_zero"
+  # chat templates: an optional system prompt [R1 README: none] and text
+  # appended after the generation prompt [R1 README: "<think>\n"].
+  c.system_prompt = ""
+  c.prefill = ""
   # Samples per prompt (k). R1 evaluation: 64 (AIME, GPQA), 16 (MATH).
   c.num_samples = 4
   # Prompts per compiled sampler call.

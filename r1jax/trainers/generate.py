@@ -189,7 +189,9 @@ def run(c, workdir: str) -> str:
   if done:
     logging.info("resuming: %d prompts already in %s", done, out_path)
   try:
-    prompter = templates.make_prompter(c.template, tok)
+    prompter = templates.make_prompter(c.template, tok,
+                                       system=c.system_prompt,
+                                       prefill=c.prefill)
   except ValueError as e:
     raise ValueError(f"config.template={c.template!r}: {e}") from e
   texts = [prompter.render(p) for p in raw]

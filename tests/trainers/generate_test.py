@@ -109,3 +109,11 @@ def test_written_text_drops_eos_and_padding(tmp_path):
       "stop", "length"]
   assert row["completions"][0]["num_tokens"] == len(done) + 1
   assert row["completions"][1]["logprob_sum"] == -1.5
+
+
+def test_prefill_follows_the_template(tmp_path):
+  """config.prefill (R1's "<think>\\n") ends every written prompt text."""
+  path = generate.run(_config(prefill="<think>\n"), str(tmp_path))
+  rows = [json.loads(l) for l in open(path)]
+  assert rows and all(r["text"].endswith(". Assistant:<think>\n")
+                      for r in rows)
