@@ -63,6 +63,15 @@ def get_config(arg=None):
                                   schedule="cosine")
   c.optim.weight_decay = 0.0
   c.steps = 1000
+  # Held-out evaluation through the eval stage's runner: evaluators by name
+  # (configs/eval.py eval_block), e.g. in a config file
+  #   c.evals.math500 = eval_config.eval_block("math500", n=4)
+  # run at the start, every `eval.every` steps and at the end.
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 0  # steps; 0 = only at the start and the end
+  c.eval.batch_rows = 64  # sample rows per sampler call, all devices
+  c.eval.math_timeout_s = 5.0
+  c.evals = ml_collections.ConfigDict()
   c.log = configlib.log_block()
   c.checkpoint = configlib.checkpoint_block()
 

@@ -95,8 +95,8 @@ def main():
     for name, params in (("base", b["params"]), ("final", final)):
       samples = []
       rl_data.evaluate(params, b["cfg"], b["tok"], b["prompts"], rl,
-                       b["mesh"], stops, jax.random.key(rl.seed + 1),
-                       b["prompter"], samples)
+                       b["mesh"], stops, rl.seed + 1, b["prompter"],
+                       samples, rules=b["rules"])
       result[name] = by_style(samples)
   for name, r in result.items():
     cells = ", ".join(

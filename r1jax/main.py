@@ -29,6 +29,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 # config.stage -> module exposing validate(config) and run(config, workdir).
 STAGES = {
+    "eval": "r1jax.trainers.evaluate",
     "generate": "r1jax.trainers.generate",
     "sft": "r1jax.trainers.sft",
     "pretrain": "r1jax.trainers.sft",

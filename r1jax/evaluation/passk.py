@@ -170,3 +170,14 @@ def summarize(correct_PxK, answers=None, references=None, *,
       add('cons@k', cons_at_k(answers, references, correct_fn=correct_fn,
                               normalize=normalize))
   return out
+
+
+def default_ks(n: int) -> list[int]:
+  """The k of pass@k to report for n samples: 1, 2, 4, ... <= n, and n."""
+  if n < 1:
+    raise ValueError(f'need n >= 1, got {n}')
+  ks, k = [], 1
+  while k <= n:
+    ks.append(k)
+    k *= 2
+  return ks if ks[-1] == n else ks + [n]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from r1jax.models.transformer import (ModelConfig, decode_params,
                                       forward_cached, init_cache)
-from r1jax.sampling.strategies import Sampling, sample as sample_step
+from r1jax.sampling.strategies import Sampling, fold_in, sample as sample_step
 
 # Prompt lengths are padded up to one of these (then to multiples of the
 # largest), so a new prompt length does not recompile the sampler.
@@ -61,7 +61,13 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
            max_new_tokens: int, sampling: Sampling = Sampling(),
            stop_ids: Sequence[int] = (), num_samples: int = 1,
            pad_id: int = 0, cache_dtype=None) -> Completions:
-  """Samples `num_samples` completions per left-padded prompt."""
+  """Samples `num_samples` completions per left-padded prompt.
+
+  `rng` is one key for the whole batch, or per-row keys `[B]` (B = P * G,
+  prompt-major): then row i's tokens depend only on its prompt and its own
+  key, not on which other rows share the batch or how it is sharded (the
+  evaluator's resumable, device-count-independent samples).
+  """
   params = decode_params(params, cfg)  # once, outside the decode loop
   p, t = prompts_PxT.shape
   g, m = num_samples, max_new_tokens
@@ -83,8 +89,7 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
 
   # DECODE: draw from the last logits, then feed the drawn token.
   def body(s: _State) -> _State:
-    tok, lp, lpt = sample_step(s.logits, jax.random.fold_in(s.rng, s.step),
-                               sampling)
+    tok, lp, lpt = sample_step(s.logits, fold_in(s.rng, s.step), sampling)
     tok = jnp.where(s.done, pad_id, tok)
     write = lambda buf, x: jax.lax.dynamic_update_slice(  # noqa: E731
         buf, x[:, None].astype(buf.dtype), (0, s.step))

@@ -114,16 +114,48 @@ def _inverse_cdf(weights_BxV, rng, block: int | None = None):
   nb = -(-v // block)
   w_BxNxC = jnp.pad(weights_BxV, ((0, 0), (0, nb * block - v))).reshape(
       b, nb, block)
-  rng_block, rng_token = jax.random.split(rng)
+  rng_block, rng_token = split2(rng)
   blk_B = _draw(w_BxNxC.sum(-1), rng_block)
   inner_BxC = jnp.take_along_axis(w_BxNxC, blk_B[:, None, None], 1)[:, 0]
   tok = blk_B * block + _draw(inner_BxC, rng_token)
   return jnp.minimum(tok, v - 1).astype(jnp.int32)
 
 
+def per_row(rng) -> bool:
+  """True for per-row keys (a [B] array of typed keys, jax.random.key),
+  False for one key (typed, or a raw uint32 PRNGKey)."""
+  return (jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
+          and rng.ndim == 1)
+
+
+def fold_in(rng, data):
+  """jax.random.fold_in of one key or of each of per-row keys."""
+  if per_row(rng):
+    return jax.vmap(jax.random.fold_in, (0, None))(rng, data)
+  return jax.random.fold_in(rng, data)
+
+
+def split2(rng):
+  """Two independent keys (or per-row key arrays) from one."""
+  if per_row(rng):
+    a, b = jax.vmap(jax.random.split, out_axes=1)(rng)
+    return a, b
+  return tuple(jax.random.split(rng))
+
+
+def uniform_B(rng, b: int):
+  """[B] uniforms in [0, 1): from one key, or one per row from per-row keys
+  (row i's number then depends on its own key only, not on the batch)."""
+  if per_row(rng):
+    if rng.shape[0] != b:
+      raise ValueError(f"{rng.shape[0]} per-row keys for {b} rows")
+    return jax.vmap(lambda k: jax.random.uniform(k, ()))(rng)
+  return jax.random.uniform(rng, (b,))
+
+
 def _draw(weights_BxV, rng):
   """Index of the first CDF entry >= u * total, u uniform in (0, 1]."""
   cdf_BxV = jnp.cumsum(weights_BxV, -1)
-  u_B = 1.0 - jax.random.uniform(rng, weights_BxV.shape[:1])  # in (0, 1]
+  u_B = 1.0 - uniform_B(rng, weights_BxV.shape[0])  # in (0, 1]
   tok = jnp.sum(cdf_BxV < (u_B * cdf_BxV[:, -1])[:, None], -1)
   return jnp.minimum(tok, weights_BxV.shape[-1] - 1).astype(jnp.int32)

@@ -360,14 +360,13 @@ def run(c, workdir: str) -> dict:
           c.log.num_samples, r.truncated_reward))
     return out
 
-  eval_key = jax.random.key(c.seed + 1)
-
   def evaluate(carry, step):
     t = time.time()
     m1, m2 = ctx()
     with m1, m2:
       out = rl_data.evaluate(carry["train"]["params"], cfg, tok, prompts, c,
-                             mesh, spec.stop_ids, eval_key, prompter)
+                             mesh, spec.stop_ids, c.seed + 1, prompter,
+                             rules=rules)
     logging.info("eval at step %d (%.1fs): %s", step, time.time() - t,
                  {k: round(v, 4) for k, v in out.items()})
     return out

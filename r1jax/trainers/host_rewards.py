@@ -57,7 +57,7 @@ def row_owners(*arrays) -> np.ndarray:
   return held.argmax(axis=1)
 
 
-def _local_rows(x, rows: np.ndarray) -> np.ndarray:
+def local_rows(x, rows: np.ndarray) -> np.ndarray:
   """x[rows], read from this process's shards (rows it holds whole)."""
   if not isinstance(x, jax.Array):
     return np.asarray(x)[rows]
@@ -116,7 +116,7 @@ def score_rollout(
                      'rollout rows')
   owner = row_owners(*arrays)
   mine = np.flatnonzero(owner == jax.process_index())
-  tokens, length, truncated = (_local_rows(x, mine) for x in arrays)
+  tokens, length, truncated = (local_rows(x, mine) for x in arrays)
   texts = decode_lib.decode(tok, tokens, length)
   batch = registry.RewardBatch(texts, [examples_B[i] for i in mine],
                                lengths_B=length, truncated_B=truncated)

@@ -15,13 +15,11 @@ from jax.sharding import NamedSharding
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.data import benchmarks, jsonl, tasks, templates
-from r1jax.evaluation import passk
+from r1jax.evaluation import runner
 from r1jax.rewards import extract
-from r1jax.rewards import decode as decode_lib
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards.repetition import reflective_count
-from r1jax.sampling import Sampling, jit_sample, left_pad
-from r1jax.trainers import common
+from r1jax.sampling import Sampling, left_pad
 
 
 def _load(fmt: str, path: str) -> list[dict[str, Any]]:
@@ -130,52 +128,59 @@ def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
           "reflection/frac_any": float(np.mean([n > 0 for n in counts]))}
 
 
+def held_out_protocol(c, prompts: Prompts, prompter: templates.Prompter,
+                      stop_ids, seed: int) -> runner.Protocol | None:
+  """The trainers' held-out evaluation (config.eval) as a runner protocol;
+  None without held-out prompts."""
+  e = c.eval
+  examples = prompts.held_out(e.num_prompts)
+  if not examples:
+    return None
+  batch = e.batch_prompts or (c.rl.num_prompts * c.rl.oversample
+                              // c.rl.rollout_chunks)
+  return runner.Protocol(
+      name="held_out", benchmark=c.data.task or c.data.eval_file,
+      examples=examples, n=e.k, prompter=prompter,
+      sampling=Sampling(temperature=e.temperature, top_p=e.top_p),
+      max_new_tokens=e.max_new_tokens or c.rl.max_new_tokens,
+      batch_rows=batch * e.k, stop_ids=tuple(stop_ids), seed=seed)
+
+
 def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
-             rng, prompter: templates.Prompter,
-             samples: list | None = None) -> dict[str, float]:
-  """pass@1 over k samples and cons@k on the held-out prompts.
+             seed: int, prompter: templates.Prompter,
+             samples: list | None = None,
+             rules=shd.DEFAULT_RULES) -> dict[str, float]:
+  """Held-out pass@1 over k samples and cons@k through the eval stage's
+  runner (the same sampling, scoring and metrics), as `eval/...` metrics;
+  eval/format is the strict R1-Zero format reward's rate.
 
   `samples`, when given, receives one {"example", "texts", "correct"} per
   prompt (experiments/demo_styles.py reads the answers this way).
   """
-  e = c.eval
-  examples = prompts.held_out(e.num_prompts)
-  if not examples:
+  protocol = held_out_protocol(c, prompts, prompter, stop_ids, seed)
+  if protocol is None:
     return {}
-  sampling = Sampling(temperature=e.temperature, top_p=e.top_p)
-  m = e.max_new_tokens or c.rl.max_new_tokens
-  correct, answers, lengths, fmt = [], [], [], []
-  batch = e.batch_prompts or (c.rl.num_prompts * c.rl.oversample
-                              // c.rl.rollout_chunks)
-  think_opened = prompter.think_opened
-  fmt_fn = reward_registry.get("format")
-  for lo in range(0, len(examples), batch):
-    part = examples[lo:lo + batch]
-    padded = part + [part[-1]] * (batch - len(part))
-    tokens, mask = encode_prompts(tok, prompter, padded, c.max_prompt_len)
-    out = common.to_host(jit_sample(
-        params, cfg, place(tokens, mesh, ("act_batch", None)),
-        place(mask, mesh, ("act_batch", None)), jax.random.fold_in(rng, lo),
-        max_new_tokens=m, sampling=sampling, stop_ids=stop_ids,
-        num_samples=e.k, pad_id=tok.pad_id))
-    for i, ex in enumerate(part):
-      rows = slice(i * e.k, (i + 1) * e.k)
-      texts = decode_lib.decode(tok, out.tokens_BxM[rows],
-                                out.length_B[rows])
-      ans = [extract.extract_answer(t) for t in texts]
-      answers.append(ans)
-      correct.append([prompts.verify(a, ex) for a in ans])
-      if samples is not None:
-        samples.append({"example": ex, "texts": texts,
-                        "correct": correct[-1]})
-      lengths.extend(out.length_B[i * e.k:(i + 1) * e.k].tolist())
-      fmt.extend(fmt_fn(reward_registry.RewardBatch(
-          texts, [ex] * e.k), think_opened=think_opened).values_B.tolist())
-  correct_PxK = np.asarray(correct, bool)
-  summary = passk.summarize(correct_PxK, answers=answers,
-                            references=examples, correct_fn=prompts.verify)
-  out = {f"eval/{k}": float(v) for k, v in summary.items()}
-  out["eval/length_mean"] = float(np.mean(lengths))
+  model = runner.Model(params=params, cfg=cfg, tok=tok, mesh=mesh,
+                       rules=rules)
+  records, m = runner.evaluate(model, protocol)
+  k = protocol.n
+  texts = [r["completion"] for r in records]
+  fmt = reward_registry.get("format")(reward_registry.RewardBatch(
+      texts, [protocol.examples[r["problem"]] for r in records]),
+      think_opened=prompter.think_opened).values_B
+  if samples is not None:
+    for i, ex in enumerate(protocol.examples):
+      rows = records[i * k:(i + 1) * k]
+      samples.append({"example": ex, "texts": [r["completion"] for r in rows],
+                      "correct": [r["correct"] for r in rows]})
+  out = {f"eval/{name}": float(v) for name, v in m.items()
+         if isinstance(v, (int, float)) and not name.startswith("cons@")}
+  # Names kept from before the runner: cons@k, best@k (= unbiased pass@k at
+  # k = n), length_mean, format.
+  out["eval/cons@k"] = float(m[f"cons@{k}"])
+  out["eval/cons@k_stderr"] = float(m[f"cons@{k}_stderr"])
+  out["eval/best@k"] = float(m[f"pass@{k}"]) if k > 1 else float(m["pass@1"])
+  out["eval/k"] = float(k)
+  out["eval/length_mean"] = float(m["length/mean"])
   out["eval/format"] = float(np.mean(fmt))
   return out
-

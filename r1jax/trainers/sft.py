@@ -24,6 +24,7 @@ from r1jax import checkpoint as ckpt_lib
 from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax.data import corpora, jsonl, pipeline
+from r1jax.evaluation import evaluators, runner
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer
 from r1jax.trainers import common, loop
@@ -94,6 +95,10 @@ def validate(c) -> None:
                      f"{d.microbatches}")
   if c.steps < 1:
     raise ValueError(f"config.steps={c.steps} must be >= 1")
+  for name, e in c.evals.items():
+    evaluators.validate(f"config.evals.{name}", e)
+  if c.evals:
+    common.validate_mesh(c, c.eval.batch_rows, "eval.batch_rows")
   common.validate_mesh(
       c, d.batch_size, "data.batch_size",
       ((d.batch_size // d.microbatches,
@@ -157,8 +162,18 @@ def run(c, workdir: str) -> dict:
     return {"lr": float(sched(step)), "epoch": float(data.epoch_of(step)),
             "perplexity": float(np.exp(min(m["loss"], 50.0)))}
 
+  protocols = evaluators.trainer_protocols(c, tok)
+
+  def evaluate(carry, step):
+    del step
+    model = runner.Model(params=carry["train"]["params"], cfg=cfg, tok=tok,
+                         mesh=mesh, rules=rules)
+    return evaluators.run_all(model, protocols)
+
   carry, last = loop.run(
-      c, workdir, carry, loop.Hooks(step=step_fn, host_metrics=host_metrics),
+      c, workdir, carry,
+      loop.Hooks(step=step_fn, host_metrics=host_metrics,
+                 evaluate=evaluate if protocols else None),
       total_steps=c.steps, tokens_per_step=lambda m: d.batch_size * d.seq_len,
       flops_per_token=6 * cfg.num_params())
   return common.finish(c, workdir, cfg, carry["train"]["params"], last)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from r1jax import evaluation as ev
+from r1jax.evaluation import passk
 
 
 def _brute_pass_at_k(n, c, k):
@@ -99,3 +100,11 @@ def test_summarize():
   no_refs = ev.summarize(correct_PxK, answers)
   assert no_refs['cons@k'] == pytest.approx(1 / 3)
   assert 'cons@k' not in ev.summarize(correct_PxK)
+
+
+def test_default_ks():
+  assert passk.default_ks(1) == [1]
+  assert passk.default_ks(64) == [1, 2, 4, 8, 16, 32, 64]
+  assert passk.default_ks(6) == [1, 2, 4, 6]
+  with pytest.raises(ValueError):
+    passk.default_ks(0)
