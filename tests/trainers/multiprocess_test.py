@@ -1,7 +1,8 @@
 """Two `jax.distributed` processes (gloo CPU collectives, 4 devices each)
 give the same SFT and GRPO metrics as one process with 8 devices, also with
 host rewards (each process scores its rows) and an HF export (a collective
-every process joins), and write the same generate output once."""
+every process joins), write the same generate output once, and the same
+eval records and metrics (each process scoring and writing its own rows)."""
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from r1jax.models import hf
-from r1jax.trainers import generate, grpo, sft
+from r1jax.trainers import evaluate, generate, grpo, sft
 from tests.trainers import util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -58,6 +59,7 @@ def test_two_processes_match_one(tmp_path):
   tok = util.tokenizer(str(tmp_path))
   rl = util.rl_jsonl(str(tmp_path))
   prompts = util.rl_jsonl(str(tmp_path), 6, "prompts.jsonl")
+  model_dir = util.eval_model_dir(str(tmp_path), tok)
   port = _free_port()
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   logs = [str(tmp_path / f"worker{i}.log") for i in range(2)]
@@ -75,6 +77,7 @@ def test_two_processes_match_one(tmp_path):
   grpo.run(util.multiprocess_grpo_host(tok, rl), str(one / "grpo_host"))
   generate.run(util.multiprocess_generate(tok, prompts),
                str(one / "generate"))
+  evaluate.run(util.multiprocess_eval(model_dir), str(one / "eval"))
   _wait(procs, logs, TIMEOUT_S)
 
   multi = tmp_path / "multi"
@@ -104,3 +107,13 @@ def test_two_processes_match_one(tmp_path):
   for got, want in zip(multi_rows, one_rows):
     assert logp(got) == pytest.approx(logp(want), rel=1e-5)
     assert got == want
+  # eval: each process wrote its shard; process 0 merged the same records
+  # and metrics as one process.
+  assert sorted(os.listdir(multi / "eval" / "evals" / "arithmetic")) == [
+      "samples.p0.jsonl", "samples.p1.jsonl"]
+  one_eval, multi_eval = (json.load(open(d / "eval" / "eval.json"))
+                          for d in (one, multi))
+  assert multi_eval["results"] == one_eval["results"]
+  assert multi_eval["meta"]["processes"] == 2
+  assert [json.loads(l) for l in open(multi / "eval" / "samples.jsonl")] == [
+      json.loads(l) for l in open(one / "eval" / "samples.jsonl")]

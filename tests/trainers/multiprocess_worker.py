@@ -8,7 +8,8 @@ rows), then stages into directories of ROOT (shared by the two processes):
 sft and grpo for 2 steps (ROOT/sft,
 ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
-(ROOT/generate). The test writes TOK and DATA first.
+(ROOT/generate), and the eval stage on DATA/eval_model (ROOT/eval). The
+test writes TOK and DATA first.
 """
 import os
 import sys
@@ -49,7 +50,7 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
                              process_id=pid)
   assert jax.device_count() == 8 and jax.local_device_count() == 4
   from tests.trainers import util  # pylint: disable=g-import-not-at-top
-  from r1jax.trainers import generate, grpo, sft  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import evaluate, generate, grpo, sft  # pylint: disable=g-import-not-at-top
   stages = (
       ("host_rewards", lambda _: check_host_rewards(tok)),
       ("sft", lambda d: sft.run(util.multiprocess_sft(tok), d)),
@@ -57,7 +58,9 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
       ("grpo_host", lambda d: grpo.run(
           util.multiprocess_grpo_host(tok, util.rl_jsonl(data)), d)),
       ("generate", lambda d: generate.run(util.multiprocess_generate(
-          tok, util.rl_jsonl(data, 6, "prompts.jsonl")), d)))
+          tok, util.rl_jsonl(data, 6, "prompts.jsonl")), d)),
+      ("eval", lambda d: evaluate.run(util.multiprocess_eval(
+          os.path.join(data, "eval_model")), d)))
   for name, run in stages:
     start = time.time()
     run(os.path.join(root, name))

@@ -1,6 +1,7 @@
 """Shared helpers for the trainer tests: tiny stage configs, metrics rows."""
 import json
 import os
+import shutil
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -136,6 +137,30 @@ def multiprocess_generate(tok_path: str, prompts: str):
   c.batch_prompts = 4
   c.max_new_tokens = 6
   c.mesh.shape = (2, 2, 2)
+  return c
+
+
+def eval_model_dir(data: str, tok_path: str) -> str:
+  """DATA/eval_model: a random Llama-shaped HF directory with the
+  SentencePiece tokenizer beside it (written once, by the test)."""
+  d = os.path.join(data, "eval_model")
+  if not os.path.exists(os.path.join(d, "config.json")):
+    from tests.models import hf_refs  # pylint: disable=g-import-not-at-top
+    hf_refs.make_hf_model("llama_tied", vocab_size=320).save_pretrained(d)
+    shutil.copy(tok_path, os.path.join(d, tok_lib.SP_MODEL_FILE))
+  return d
+
+
+def multiprocess_eval(model_dir: str):
+  """The eval stage on a synthetic task, rows spread over every device of
+  both processes (each writes its shard)."""
+  from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
+  c = eval_config.get_config("arithmetic,n=3,max_new_tokens=5,batch_rows=8")
+  c.init_from = model_dir
+  c.model.dtype = c.model.param_dtype = "float32"
+  c.mesh.shape = (8, 1, 1)
+  c.evals.arithmetic.task_count = 7
+  c.evals.arithmetic.loader_kwargs = {"num_ops": 1}
   return c
 
 
