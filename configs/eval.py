@@ -64,6 +64,14 @@ def _task_names():
   return tasks.names()
 
 
+def _task_knobs(name: str) -> dict:
+  """A synthetic task's knobs and their defaults (overridable fields)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from r1jax.data import tasks  # pylint: disable=g-import-not-at-top
+  return {f.name: getattr(tasks.get(name), f.name)
+          for f in dataclasses.fields(tasks.get(name))}
+
+
 def eval_block(benchmark: str, n: int) -> ml_collections.ConfigDict:
   """One evaluator (config.evals.<name>)."""
   c = ml_collections.ConfigDict()
@@ -170,6 +178,7 @@ def get_config(arg=None):
   for name in names:
     if name in tasks:
       e = eval_block(name, TASK_N)
+      e.loader_kwargs = ml_collections.ConfigDict(_task_knobs(name))
       e.template = "r1_zero"
       e.prefill = ""
       e.question_suffix = ""

@@ -69,7 +69,7 @@ def _template_id(p: templates.Prompter) -> dict:
 
 
 def _model_meta(c, cfg, mesh) -> dict:
-  return {"model": c.init_from, "model_type": getattr(cfg, "name", ""),
+  return {"model": c.init_from, "model_params": int(cfg.num_params()),
           "dtype": c.model.dtype, "param_dtype": c.model.param_dtype,
           "devices": jax.device_count(), "processes": jax.process_count(),
           "platform": jax.devices()[0].platform,
@@ -86,6 +86,8 @@ def table_meta(meta: dict, settings: dict) -> dict:
     values = {json.dumps(s.get(k)) for s in settings.values() if k in s}
     if len(values) == 1:
       out[k] = json.loads(values.pop())
+      if k == "prefill" and not out[k]:
+        out[k] = "none"
     elif values:
       out[k] = "per benchmark (eval.json)"
   return out
