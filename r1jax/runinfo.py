@@ -76,6 +76,11 @@ NOT_RESULTS = (
     # Intermediate held-out evals read the policy and never change training;
     # the evals at the start and at the end always run.
     "eval.every",
+    # The eval runner draws each sample with its own key: rows per sampler
+    # call do not change what is sampled; the checker's time limit only
+    # matters for answers that hang math-verify.
+    "eval.batch_rows",
+    "eval.math_timeout_s",
 )
 
 
@@ -109,8 +114,8 @@ def resolved(c) -> dict:
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   out = {}
   for k, v in tree.items():
-    if isinstance(v, dict) and v:
-      out.update(_flatten(v, f"{prefix}{k}."))
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))  # an empty block: no field
     else:
       out[prefix + k] = v
   return out
@@ -195,9 +200,12 @@ def changes(c, workdir: str) -> dict[str, tuple[Any, Any]]:
   flat = _read(path)["fields"]
   old = {k: v for k, v in flat.items() if not _excluded(k, flat)}
   new = result_fields(resolved(c))
+  # A field added to the config since that run, set to "" (unset, in every
+  # r1jax config), is the behaviour that run had.
+  get = lambda d, k: d.get(k, "")  # noqa: E731
   return {k: (old.get(k, _ABSENT), new.get(k, _ABSENT))
           for k in sorted(set(old) | set(new))
-          if old.get(k, _ABSENT) != new.get(k, _ABSENT)}
+          if get(old, k) != get(new, k)}
 
 
 def _show(v: Any) -> str:

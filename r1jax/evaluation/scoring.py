@@ -185,16 +185,7 @@ def same_math_answer(new: str, rep: str) -> bool:
   answers that meet, and parsing costs ~100x a `verify` of parsed answers,
   so each worker keeps the parses of the answers it has seen.
   """
-  import math_verify  # pylint: disable=g-import-not-at-top
-  gold = _parse_cached('\\boxed{' + rep + '}')
-  if not gold:
-    return False
-  candidates = [new] if '\\boxed' in new else [new, '\\boxed{' + new + '}']
-  for text in candidates:
-    parsed = _parse_cached(text)
-    if parsed and math_verify.verify(gold, parsed, timeout_seconds=None):
-      return True
-  return False
+  return math_check.check_math(new, rep, parse=_parse_cached)
 
 
 def answer_groups_batch(answers_PxN: Sequence[Sequence[str | None]],

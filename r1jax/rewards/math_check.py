@@ -22,21 +22,23 @@ def _parse(text: str):
   return math_verify.parse(text, parsing_timeout=None)
 
 
-def check_math(pred: str, gold: str) -> bool:
+def check_math(pred: str, gold: str, parse=None) -> bool:
   """True if `pred` (an extracted answer) equals `gold` per math-verify.
 
   Gold is parsed as `\\boxed{gold}`. The prediction is parsed as written
   (handles prose such as 'the answer is 3') and, failing that, as
   `\\boxed{pred}` (handles bare LaTeX such as `\\sqrt 2` or `\\{1,2\\}`).
-  Gold comes first in `verify`, as math-verify requires.
+  Gold comes first in `verify`, as math-verify requires. `parse` (default
+  math_verify.parse) may be a caching stand-in.
   """
   import math_verify  # pylint: disable=g-import-not-at-top
-  gold_parsed = _parse('\\boxed{' + gold + '}')
+  parse = parse or _parse
+  gold_parsed = parse('\\boxed{' + gold + '}')
   if not gold_parsed:
     return False
   candidates = [pred] if '\\boxed' in pred else [pred, '\\boxed{' + pred + '}']
   for text in candidates:
-    parsed = _parse(text)
+    parsed = parse(text)
     if parsed and math_verify.verify(gold_parsed, parsed,
                                      timeout_seconds=None):
       return True

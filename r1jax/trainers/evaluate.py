@@ -21,12 +21,14 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 from absl import logging
 from clu import metric_writers
 
 from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax.data import templates
+from r1jax import sampling as sampling_lib
 from r1jax.evaluation import evaluators, external, report, runner
 from r1jax.trainers import common
 
@@ -60,6 +62,27 @@ def protocol(c, name: str, e, tok, examples) -> runner.Protocol:
   return evaluators.protocol(f"config.evals.{name}", name, e, tok, examples,
                              batch_rows=c.batch_rows, seed=c.seed,
                              timeout_s=c.math_timeout_s)
+
+
+def check_budget(field: str, model: runner.Model, p: runner.Protocol,
+                 longest_prompt: int) -> None:
+  """Prompt + completion budget within the model's context (else an error
+  naming the field), and the KV cache it takes, logged."""
+  cfg = model.cfg
+  slots = sampling_lib.bucket_length(longest_prompt) + p.max_new_tokens
+  if longest_prompt + p.max_new_tokens > cfg.max_seq_len:
+    raise ValueError(
+        f"{field}.max_new_tokens={p.max_new_tokens} + the longest prompt "
+        f"({longest_prompt} tokens) exceed the model's context of "
+        f"{cfg.max_seq_len} tokens: lower max_new_tokens (or use limit to "
+        "drop the longest problems)")
+  dtype = model.cache_dtype or cfg.dtype
+  per_row = (slots * cfg.num_layers * 2 * cfg.num_kv_heads * cfg.head_dim
+             * np.dtype(dtype).itemsize)
+  dp = model.mesh.shape["data"] * model.mesh.shape["fsdp"]
+  logging.info("%s: KV cache %.2f GB per row (%d slots), %.1f GB per "
+               "data-parallel device for batch_rows=%d", field, per_row / 1e9,
+               slots, per_row * p.batch_rows / dp / 1e9, p.batch_rows)
 
 
 def _template_id(p: templates.Prompter) -> dict:
@@ -145,6 +168,7 @@ def run(c, workdir: str) -> dict[str, Any]:
       meta.update(_model_meta(c, model.cfg, model.mesh))
     p = protocol(c, name, e, tok, examples)
     p_ids = runner.prompt_ids(p, tok)
+    check_budget(f"config.evals.{name}", model, p, max(map(len, p_ids)))
     speed = {}
     recs, m = runner.evaluate(model, p, os.path.join(workdir, "evals", name),
                               on_batch=speed.update)

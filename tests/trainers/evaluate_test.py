@@ -235,3 +235,12 @@ def test_sft_evaluators_equal_the_eval_stage_on_its_checkpoint(tmp_path):
   got = evaluate.run(ev, str(tmp_path / "eval"))["arithmetic"]
   for k in ("pass@1", "cons@2", "length/mean", "format"):
     assert last[f"eval/arithmetic/{k}"] == pytest.approx(got[k]), k
+
+
+def test_budget_beyond_the_models_context_is_an_error(model_dir, tmp_path):
+  c = _config(model_dir)
+  c.evals.arithmetic.max_new_tokens = 100_000
+  with pytest.raises(ValueError, match=r"config.evals.arithmetic.max_new_"
+                     r"tokens=100000 \+ the longest prompt .* exceed the "
+                     "model's context"):
+    evaluate.run(c, str(tmp_path))

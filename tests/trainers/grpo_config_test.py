@@ -47,12 +47,15 @@ def test_sft_microbatch_rows_must_divide_over_devices():
     sft.validate(c)
 
 
-def test_sft_has_no_unused_eval_block():
-  """The sft stage evaluates nothing yet: config.eval must not be accepted
-  and silently ignored."""
+def test_sft_eval_block_is_the_eval_stages():
+  """SFT evaluates through config.evals (the eval stage's evaluator blocks,
+  run by tests/trainers/evaluate_test.py); GRPO's held-out fields are not
+  accepted there and silently ignored."""
   c = sft_config.get_config("tiny")
-  assert "eval" not in c
-  with pytest.raises(KeyError):
+  assert sorted(c.eval) == ["batch_rows", "every", "math_timeout_s"]
+  assert not c.evals
+  c.lock()  # as main passes it
+  with pytest.raises(KeyError, match='"k" does not exist'):
     c.update_from_flattened_dict({"eval.k": 4})
 
 

@@ -179,3 +179,24 @@ def test_code_version_without_git(monkeypatch):
     assert runinfo.code_version().startswith("r1jax ")
   finally:
     runinfo.code_version.cache_clear()
+
+
+def test_fields_added_since_the_run_unset_are_not_changes(tmp_path):
+  """A workdir written before a field existed resumes when the new field
+  is unset ("" or an empty block) or does not change results; a new field
+  set to a value is a change."""
+  c = util.sft_config_tiny()
+  w = str(tmp_path / "run")
+  runinfo.record(c, w)
+  os.makedirs(os.path.join(w, "checkpoints", "1"))
+  path = os.path.join(w, runinfo.FINGERPRINT)
+  fp = json.load(open(path))
+  for field in ("evals", "eval.batch_rows", "eval.math_timeout_s",
+                "eval.every", "data.train_file"):
+    fp["fields"].pop(field, None)
+  with open(path, "w") as f:
+    json.dump(fp, f)
+  assert runinfo.changes(c, w) == {}
+  c2 = util.sft_config_tiny(**{"data.train_file": "x.jsonl"})
+  assert runinfo.changes(c2, w) == {
+      "data.train_file": ("(absent)", "x.jsonl")}
