@@ -6,6 +6,13 @@ rejection-sampling SFT, or pretraining a tiny base model.
   python -m r1jax.main --config=configs/sft.py \
       --config.data.train_file=traces.jsonl \
       --config.init_from=/ckpt/Qwen2.5-1.5B --workdir=/tmp/sft
+  # At scale (e.g. open-r1/OpenR1-Math-220k's data/*.parquet): tokenize
+  # once, then stream from disk (r1jax/data/prepared):
+  python experiments/prepare_sft.py --input data/*.parquet --kind=chat \
+      --out=/data/openr1 --tokenizer=/ckpt/Qwen2.5-1.5B
+  python -m r1jax.main --config=configs/sft.py \
+      --config.data.prepared_dir=/data/openr1 \
+      --config.init_from=/ckpt/Qwen2.5-1.5B --workdir=/tmp/sft
   # Pretrain a tiny model on a generated corpus (CPU, minutes):
   python -m r1jax.main --config=configs/sft.py:tiny --workdir=/tmp/base
 
@@ -52,6 +59,14 @@ def get_config(arg=None):
   # together with train_file.
   c.data.corpus = ""
   c.data.corpus_kwargs = ml_collections.ConfigDict()
+  # Or a directory written by experiments/prepare_sft.py (tokenized once,
+  # sharded): streamed from disk with bounded host memory, each host reading
+  # only its rows; never together with train_file or corpus. Its tokenizer
+  # must be the model's (checked); with no tokenizer configured, the copy
+  # saved in the directory is used.
+  c.data.prepared_dir = ""
+  # Batches read ahead on a background thread (0 = none).
+  c.data.prefetch = 2
   # Packed rows per step and tokens per row [R1 SFT: batch 64 x 32768].
   c.data.batch_size = 64
   c.data.seq_len = 4096

@@ -72,6 +72,8 @@ NOT_RESULTS = (
     # so the sum is the same up to float order. GRPO's local_token_mean
     # aggregation depends on it by design: kept there (see _excluded).
     "data.microbatches",
+    # Batches read ahead on a thread: the same batches, sooner.
+    "data.prefetch",
     "rl.microbatches",
     # Intermediate held-out evals read the policy and never change training;
     # the evals at the start and at the end always run.

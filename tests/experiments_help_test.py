@@ -39,6 +39,11 @@ def test_reward_ablation_lists_every_arm_and_default():
     ("experiments/benchmarks/sampler_bench.py",
      ["(default: 32)", "(default: 64)", "(default: 128)", "(default: 3)",
       "--skip_hf", "speedup_vs_transformers"]),
+    ("experiments/prepare_sft.py",
+     ["--records_per_shard", "(default: sft)", "--process_index",
+      "open-r1/OpenR1-Math-220k", "metadata.json"]),
+    ("experiments/benchmarks/sft_input_bench.py",
+     ["(default: 20000000)", "(default: 4)", "peak RSS", "(default: 300)"]),
 ])
 def test_help_documents_flags_and_defaults(script, expected):
   text = _help(script)

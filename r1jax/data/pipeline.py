@@ -83,17 +83,10 @@ def _as_arrays(examples: Iterable[Example], seq_len: int):
   """int32 (ids, mask) pairs cut to seq_len, empty ones dropped; # cut."""
   if seq_len < 1:
     raise ValueError(f'seq_len must be >= 1, got {seq_len}')
-  out, truncated = [], 0
-  for n, (ids, mask) in enumerate(examples):
-    ids, mask = np.asarray(ids, np.int32), np.asarray(mask, np.int32)
-    if ids.ndim != 1 or ids.shape != mask.shape:
-      raise ValueError(f'example {n}: token ids {ids.shape} and loss mask '
-                       f'{mask.shape} must be 1-D and of equal length')
-    if len(ids) > seq_len:
-      ids, mask, truncated = ids[:seq_len], mask[:seq_len], truncated + 1
-    if len(ids):
-      out.append((ids, mask))
-  return out, truncated
+  src = MemorySource(examples)
+  docs = src.read(range(len(src.lengths)))
+  return ([(ids[:seq_len], mask[:seq_len]) for ids, mask in docs if len(ids)],
+          int((src.lengths > seq_len).sum()))
 
 
 def _row_starts(lengths: Sequence[int], seq_len: int) -> np.ndarray:
@@ -154,6 +147,24 @@ def pack(examples: Iterable[Example], seq_len: int, *,
 # BATCH
 
 
+class MemorySource:
+  """Examples as int32 arrays in memory. A source gives `lengths` (int64
+  [N], uncut) and `read(ids)`; `prepared.PreparedSource` reads from disk."""
+
+  def __init__(self, examples: Iterable[Example]):
+    self._docs = []
+    for n, (ids, mask) in enumerate(examples):
+      ids, mask = np.asarray(ids, np.int32), np.asarray(mask, np.int32)
+      if ids.ndim != 1 or ids.shape != mask.shape:
+        raise ValueError(f'example {n}: token ids {ids.shape} and loss mask '
+                         f'{mask.shape} must be 1-D and of equal length')
+      self._docs.append((ids, mask))
+    self.lengths = np.array([len(ids) for ids, _ in self._docs], np.int64)
+
+  def read(self, ids: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [self._docs[i] for i in ids]
+
+
 class SftData:
   """Packed, shuffled SFT/pretraining batches; `batch(step)` is pure.
 
@@ -164,21 +175,30 @@ class SftData:
   first epoch's row count rounded up to whole batches; spare rows are all
   padding (loss mask 0). An epoch whose order needs more rows is reshuffled
   with `(seed, e, try)` until it fits, so each epoch covers every example
-  exactly once. Only the layout is cached; rows are filled per batch.
+  exactly once. Only the layout (order and row starts, from the lengths) is
+  cached; rows are filled per batch from `source` (default: a MemorySource
+  of `examples`), and `host_batch` reads only one host's rows.
   """
 
-  def __init__(self, examples: Iterable[Example], *, seq_len: int,
+  def __init__(self, examples: Iterable[Example] = (), *, seq_len: int,
                batch_size: int, seed: int, shuffle: bool = True,
-               pad_id: int = 0):
+               pad_id: int = 0, source=None):
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if seq_len < 1:
+      raise ValueError(f'seq_len must be >= 1, got {seq_len}')
     self.seq_len, self.batch_size = seq_len, batch_size
     self.seed, self.shuffle, self.pad_id = seed, shuffle, pad_id
-    self._docs, self.num_truncated = _as_arrays(examples, seq_len)
-    if not self._docs:
+    self.source = MemorySource(examples) if source is None else source
+    lengths = np.asarray(self.source.lengths, np.int64)
+    # Empty examples are dropped; longer ones keep their first seq_len.
+    self._index = np.flatnonzero(lengths > 0)
+    self.num_truncated = int((lengths > seq_len).sum())
+    if not len(self._index):
       raise ValueError('SftData: no non-empty examples')
-    self._lengths = np.array([len(ids) for ids, _ in self._docs])
-    self.num_examples = len(self._docs)
+    self._lengths = np.minimum(lengths[self._index], seq_len)
+    self.num_examples = len(self._index)
+    self.num_tokens = int(self._lengths.sum())
     self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     self.rows_per_epoch = None  # no budget while packing epoch 0
     rows = len(self._plan(0)[1])
@@ -203,7 +223,7 @@ class SftData:
     best = None
     for attempt in range(_MAX_TRIES if self.shuffle else 1):
       order = self._order(epoch, attempt)
-      starts = _row_starts(self._lengths[order], self.seq_len)
+      starts = _row_starts(self._lengths[order].tolist(), self.seq_len)
       if best is None or len(starts) < len(best[1]):
         best = (order, starts)
       if self.rows_per_epoch is None or len(starts) <= self.rows_per_epoch:
@@ -224,15 +244,27 @@ class SftData:
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
     """The global batch of `step`: int32 [batch_size, seq_len] arrays."""
+    return self.host_batch(step, 0, 1)
+
+  def host_batch(self, step: int, process_index: int,
+                 process_count: int) -> dict[str, np.ndarray]:
+    """`host_slice(batch(step), ...)`, reading only this host's rows."""
     if step < 0:
       raise ValueError(f'step must be >= 0, got {step}')
+    if self.batch_size % process_count:
+      raise ValueError(f'batch_size={self.batch_size} rows do not split over '
+                       f'{process_count} processes')
+    n = self.batch_size // process_count
     epoch, i = divmod(step, self.num_batches_per_epoch)
     order, starts = self._plan(epoch)
-    ends = list(starts[1:]) + [len(order)]
+    first = i * self.batch_size + process_index * n
     rows = []
-    for r in range(i * self.batch_size, (i + 1) * self.batch_size):
-      idx = order[starts[r]:ends[r]] if r < len(starts) else ()
-      rows.append([self._docs[j] for j in idx])
+    for r in range(first, first + n):
+      end = starts[r + 1] if r + 1 < len(starts) else len(order)
+      idx = order[starts[r]:end] if r < len(starts) else order[:0]
+      docs = self.source.read(self._index[idx].tolist())
+      rows.append([(ids[:self.seq_len], mask[:self.seq_len])
+                   for ids, mask in docs])
     return _fill(rows, self.seq_len, self.pad_id)
 
 

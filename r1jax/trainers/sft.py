@@ -8,10 +8,16 @@ Cold-start SFT, rejection-sampling SFT and distillation are SFT configs on
 trains on plain text. Documents are packed with segment ids, so no token
 attends across documents; the loss is normalised by the global number of
 target tokens, so it does not depend on micro-batching or the mesh.
+
+Data at scale is tokenized once (experiments/prepare_sft.py) and streamed
+from `config.data.prepared_dir`; small files are tokenized at start-up and
+held in memory. Both are `pipeline.SftData`, whose `host_batch(step)` is a
+pure function of the step, so a resumed run sees the same batches.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Callable
 
@@ -19,11 +25,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import runinfo
 from r1jax import sharding as shd
-from r1jax.data import corpora, jsonl, pipeline
+from r1jax import tokenizers as tok_lib
+from r1jax.data import corpora, jsonl, pipeline, prepared
 from r1jax.evaluation import evaluators, runner
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer
@@ -70,17 +78,30 @@ def validate(c) -> None:
   common.validate_optim(c)
   runinfo.resume_mode(c)
   d = c.data
-  if d.train_file and d.corpus:
+  if d.get("prepared_dir"):
+    given = [f for f in ("train_file", "corpus") if d[f]]
+    if given:
+      raise ValueError(
+          f"config.data.prepared_dir={d.prepared_dir!r} and " +
+          " and ".join(f"config.data.{f}={d[f]!r}" for f in given) +
+          " are both set; train on one: set config.data.prepared_dir='' "
+          "for the in-memory path, or the other field(s) to ''")
+    if not os.path.exists(os.path.join(d.prepared_dir, "metadata.json")):
+      raise ValueError(f"config.data.prepared_dir={d.prepared_dir!r}: no "
+                       "metadata.json (write it with "
+                       "experiments/prepare_sft.py)")
+  elif d.train_file and d.corpus:
     raise ValueError(f"config.data.train_file={d.train_file!r} and "
                      f"config.data.corpus={d.corpus!r} are both set; one "
                      "would be ignored: set config.data.corpus='' to train "
                      "on the file, or train_file='' for the corpus")
-  if not d.train_file and not d.corpus:
+  elif not d.train_file and not d.corpus:
     raise ValueError("config.data.train_file is required: a JSONL of "
                      "{prompt, completion} (or documents, with "
                      "config.data.text_field); or pretrain on a generated "
                      f"config.data.corpus (one of {corpora.names()}; "
-                     "configs/sft.py:tiny)")
+                     "configs/sft.py:tiny); or a tokenized "
+                     "config.data.prepared_dir")
   if d.corpus and d.corpus not in corpora.names():
     raise ValueError(f"config.data.corpus={d.corpus!r}; known: "
                      f"{corpora.names()}")
@@ -122,12 +143,9 @@ def _records(c) -> tuple[list[dict], bool]:
   return rows, False
 
 
-def run(c, workdir: str) -> dict:
-  validate(c)
-  common.write_config(c, workdir)
+def _in_memory(c, workdir: str):
+  """(SftData, tokenizer): the small-file path, tokenized here."""
   d = c.data
-  mesh = shd.make_mesh(tuple(c.mesh.shape))
-  rules = common.rules(c)
   records, plain = _records(c)
   field = d.text_field or "text"
   tok = common.tokenizer(
@@ -143,6 +161,38 @@ def run(c, workdir: str) -> dict:
   data = pipeline.SftData(examples, seq_len=d.seq_len,
                           batch_size=d.batch_size, seed=d.seed,
                           pad_id=tok.pad_id)
+  logging.info("SFT data: in-memory, %d examples, %d tokens",
+               data.num_examples, data.num_tokens)
+  return data, tok
+
+
+def _streamed(c, workdir: str):
+  """(SftData, tokenizer) over config.data.prepared_dir."""
+  d = c.data
+  if c.get("tokenizer") or c.get("init_from") or c.model.get("hf_dir"):
+    tok = common.tokenizer(c, workdir)
+  else:  # the tokenizer the data was prepared with
+    tok = tok_lib.load(os.path.join(d.prepared_dir, "tokenizer"))
+    common.save_tokenizer(tok, workdir)
+  data = prepared.open_data(d.prepared_dir, seq_len=d.seq_len,
+                            batch_size=d.batch_size, seed=d.seed,
+                            pad_id=tok.pad_id, tokenizer=tok)
+  logging.info("SFT data: streaming from %s, %d examples, %d tokens, %d "
+               "batches per epoch", d.prepared_dir, data.num_examples,
+               data.num_tokens, data.num_batches_per_epoch)
+  return data, tok
+
+
+def run(c, workdir: str) -> dict:
+  validate(c)
+  common.write_config(c, workdir)
+  d = c.data
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  rules = common.rules(c)
+  if d.get("prepared_dir"):
+    data, tok = _streamed(c, workdir)
+  else:
+    data, tok = _in_memory(c, workdir)
   cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   ckpt_lib.save_model_config(workdir, cfg)
   tx, sched = common.make_optimizer(c.optim, c.steps)
@@ -150,10 +200,14 @@ def run(c, workdir: str) -> dict:
   step_jit = jax.jit(make_sft_step(cfg, tx, d.microbatches),
                      donate_argnums=(0,))
 
+  fetch = functools.partial(data.host_batch, process_index=jax.process_index(),
+                            process_count=jax.process_count())
+  depth = d.get("prefetch", 0)
+  prefetcher = prepared.Prefetcher(fetch, depth) if depth else None
+
   def step_fn(carry, step):
-    batch = pipeline.to_global(pipeline.host_slice(
-        data.batch(step), jax.process_index(), jax.process_count()), mesh,
-                               rules)
+    host = prefetcher.get(step) if prefetcher else fetch(step)
+    batch = pipeline.to_global(host, mesh, rules)
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       state, metrics = step_jit(carry["train"], batch)
     return {"train": state}, metrics, None
@@ -170,10 +224,15 @@ def run(c, workdir: str) -> dict:
                          mesh=mesh, rules=rules)
     return evaluators.run_all(model, protocols)
 
-  carry, last = loop.run(
-      c, workdir, carry,
-      loop.Hooks(step=step_fn, host_metrics=host_metrics,
-                 evaluate=evaluate if protocols else None),
-      total_steps=c.steps, tokens_per_step=lambda m: d.batch_size * d.seq_len,
-      flops_per_token=6 * cfg.num_params())
+  try:
+    carry, last = loop.run(
+        c, workdir, carry,
+        loop.Hooks(step=step_fn, host_metrics=host_metrics,
+                   evaluate=evaluate if protocols else None),
+        total_steps=c.steps,
+        tokens_per_step=lambda m: d.batch_size * d.seq_len,
+        flops_per_token=6 * cfg.num_params())
+  finally:
+    if prefetcher:
+      prefetcher.close()
   return common.finish(c, workdir, cfg, carry["train"]["params"], last)
