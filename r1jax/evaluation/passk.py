@@ -20,7 +20,7 @@ import numpy as np
 Normalize = Callable[[str], Hashable]
 
 
-def _mean_stderr(values_P: np.ndarray) -> tuple[float, float]:
+def mean_stderr(values_P: np.ndarray) -> tuple[float, float]:
   values_P = np.asarray(values_P, np.float64)
   if values_P.ndim != 1 or not values_P.size:
     raise ValueError(f'expected per-prompt values [P], got {values_P.shape}')
@@ -39,7 +39,7 @@ def _as_pxk(correct_PxK) -> np.ndarray:
 
 def pass_at_1(correct_PxK) -> tuple[float, float]:
   """R1's pass@1: mean over prompts of the per-prompt mean over k samples."""
-  return _mean_stderr(_as_pxk(correct_PxK).mean(axis=1))
+  return mean_stderr(_as_pxk(correct_PxK).mean(axis=1))
 
 
 def pass_at_k(n, c, k: int):
@@ -66,12 +66,12 @@ def mean_pass_at_k(correct_PxK, k: int) -> tuple[float, float]:
   """Unbiased pass@k averaged over prompts, from 0/1 results [P, n]."""
   correct_PxK = _as_pxk(correct_PxK) > 0.5
   n = correct_PxK.shape[1]
-  return _mean_stderr(pass_at_k(n, correct_PxK.sum(axis=1), k))
+  return mean_stderr(pass_at_k(n, correct_PxK.sum(axis=1), k))
 
 
 def best_at_k(correct_PxK) -> tuple[float, float]:
   """Fraction of prompts with at least one correct sample among k."""
-  return _mean_stderr((_as_pxk(correct_PxK) > 0.5).any(axis=1))
+  return mean_stderr((_as_pxk(correct_PxK) > 0.5).any(axis=1))
 
 
 def _default_normalize(answer: str) -> Hashable:
@@ -136,7 +136,7 @@ def cons_at_k(answers: Sequence[Sequence[str | None]],
       voted_P[i] = bool(correct_fn(answer, references[i]))
     else:
       voted_P[i] = normalize(answer) == normalize(references[i])
-  return _mean_stderr(voted_P)
+  return mean_stderr(voted_P)
 
 
 def summarize(correct_PxK, answers=None, references=None, *,

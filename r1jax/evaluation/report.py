@@ -23,7 +23,6 @@ never be computed from fewer samples than it is named after (lighteval
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
@@ -112,10 +111,7 @@ def benchmark_metrics(correct_PxN: Sequence[Sequence[bool]],
   elif len(correct_vote_P) != p:
     raise ValueError(f'correct_vote_P: {len(correct_vote_P)} problems, '
                      f'expected {p}')
-  vote = np.asarray(correct_vote_P, np.float64)
-  mean = float(vote.mean())
-  stderr = float(vote.std(ddof=1) / math.sqrt(p)) if p > 1 else 0.0
-  add(f'cons@{n}', (mean, stderr))
+  add(f'cons@{n}', passk.mean_stderr(np.asarray(correct_vote_P, np.float64)))
 
   lengths = np.asarray(lengths_PxN, np.float64).ravel()
   out['length/mean'] = float(lengths.mean())

@@ -231,14 +231,16 @@ def score_rows(protocol: Protocol, units, texts, lengths, truncated):
 
 
 def generate(model: Model, protocol: Protocol, out_dir: str | None = None,
-             on_batch: Callable[[dict], None] | None = None) -> list[dict]:
+             on_batch: Callable[[dict], None] | None = None,
+             ids: Sequence[Sequence[int]] | None = None) -> list[dict]:
   """Samples and scores every unit not yet in `out_dir`; returns the
   records this process scored in this call (all of them on one process
-  without `out_dir`)."""
+  without `out_dir`). `ids`: the prompts' token ids when the caller has
+  them (`prompt_ids`)."""
   ex, tok = protocol.examples, model.tok
   if not ex:
     raise ValueError(f"eval {protocol.name!r}: no problems to evaluate")
-  ids = prompt_ids(protocol, tok)
+  ids = prompt_ids(protocol, tok) if ids is None else ids
   batches = plan([len(x) for x in ids], protocol.n, protocol.batch_rows)
   done = done_batches(batches, ex, out_dir)
   progress = _ProgressLog(protocol.name, batches, protocol.n, done)
@@ -338,14 +340,15 @@ def metrics(examples: Sequence[dict], n: int, records: Sequence[dict],
 
 
 def evaluate(model: Model, protocol: Protocol, out_dir: str | None = None,
-             on_batch: Callable[[dict], None] | None = None
+             on_batch: Callable[[dict], None] | None = None,
+             ids: Sequence[Sequence[int]] | None = None
              ) -> tuple[list[dict], dict]:
   """(records, metrics) of one benchmark. Every process must call it (the
   sampler is one program over the mesh). With `out_dir` the run resumes
   from and writes shards there (module doc), and only process 0 returns
   them (the others get ([], {})); without, records are all-gathered and
   every process returns them."""
-  mine = generate(model, protocol, out_dir, on_batch)
+  mine = generate(model, protocol, out_dir, on_batch, ids)
   if out_dir is None:
     if jax.process_count() > 1:
       mine = _gather_records(mine)

@@ -27,6 +27,7 @@ import functools
 from typing import Any, Mapping, Sequence
 
 from r1jax.data import tasks
+from r1jax.evaluation import passk
 from r1jax.rewards import accuracy
 from r1jax.rewards import extract as extract_lib
 from r1jax.rewards import math_check
@@ -303,15 +304,5 @@ def majority(groups_N: Sequence[int | None],
   """
   if len(groups_N) != len(correct_N):
     raise ValueError(f'{len(groups_N)} groups for {len(correct_N)} samples')
-  counts: dict[int, int] = {}
-  first: dict[int, int] = {}
-  for j, g in enumerate(groups_N):
-    if g is None:
-      continue
-    counts[g] = counts.get(g, 0) + 1
-    first.setdefault(g, j)
-  if not counts:
-    return None, False
-  # `first` is in first-occurrence order and max() keeps the first maximum.
-  voted = max(first, key=counts.__getitem__)
-  return voted, bool(correct_N[first[voted]])
+  voted, j = passk.majority_vote(groups_N, normalize=lambda g: g)
+  return (None, False) if j is None else (voted, bool(correct_N[j]))

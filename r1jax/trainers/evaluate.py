@@ -171,7 +171,7 @@ def run(c, workdir: str) -> dict[str, Any]:
     check_budget(f"config.evals.{name}", model, p, max(map(len, p_ids)))
     speed = {}
     recs, m = runner.evaluate(model, p, os.path.join(workdir, "evals", name),
-                              on_batch=speed.update)
+                              on_batch=speed.update, ids=p_ids)
     results[name] = m
     settings[name] = {**p.settings(), **_template_id(p.prompter),
                       "prompt_tokens_max": max(map(len, p_ids)),

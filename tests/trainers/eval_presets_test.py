@@ -10,8 +10,6 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import tokenizers as hf_tokenizers
-from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from configs import eval as eval_config
 from r1jax import tokenizers as tok_lib
@@ -19,6 +17,7 @@ from r1jax.data import benchmarks, templates
 from r1jax.evaluation import evaluators, passk
 from r1jax.trainers import evaluate
 from tests.models import hf_refs
+from tests.trainers import util
 
 DATA = pathlib.Path(__file__).parent.parent / "data"
 FILES = DATA / "benchmark_files"
@@ -32,15 +31,11 @@ SPECIALS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<�
 
 
 def _tokenizer_json(directory):
-  tok = hf_tokenizers.Tokenizer(models.BPE())
-  tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-  tok.decoder = decoders.ByteLevel()
-  corpus = ["Please reason step by step, and put your final answer within "
-            "\\boxed{}. Answer: B", "What is 2+2? The answer is 4."] * 20
-  tok.train_from_iterator(corpus, trainers.BpeTrainer(
-      vocab_size=360, special_tokens=SPECIALS,
-      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-  tok.save(str(directory / "tokenizer.json"))
+  util.bpe_tokenizer_json(
+      str(directory), SPECIALS,
+      ["Please reason step by step, and put your final answer within "
+       "\\boxed{}. Answer: B", "What is 2+2? The answer is 4."] * 20,
+      vocab_size=360)
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,10 @@ def tokenizer(directory: str) -> str:
   return path + ".model"
 
 
-def hf_tokenizer(directory: str) -> tok_lib.Tokenizer:
-  """A byte-level BPE tokenizer.json whose EOS `<|im_end|>` is a special
-  token (Qwen-style); the R1 tags are added (not special) tokens."""
+def bpe_tokenizer_json(directory: str, special_tokens, corpus,
+                       vocab_size: int = 300, added=()) -> str:
+  """A byte-level BPE `directory/tokenizer.json` trained on `corpus`, with
+  `special_tokens` and (non-special) `added` tokens."""
   # pylint: disable=g-import-not-at-top
   import tokenizers as hf_tokenizers
   from tokenizers import decoders, models, pre_tokenizers, trainers
@@ -35,15 +36,24 @@ def hf_tokenizer(directory: str) -> tok_lib.Tokenizer:
   t = hf_tokenizers.Tokenizer(models.BPE())
   t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
   t.decoder = decoders.ByteLevel()
+  t.train_from_iterator(corpus, trainers.BpeTrainer(
+      vocab_size=vocab_size, special_tokens=list(special_tokens),
+      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+  if added:
+    t.add_tokens([hf_tokenizers.AddedToken(s, special=False) for s in added])
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, "tokenizer.json")
+  t.save(path)
+  return path
+
+
+def hf_tokenizer(directory: str) -> tok_lib.Tokenizer:
+  """A byte-level BPE tokenizer.json whose EOS `<|im_end|>` is a special
+  token (Qwen-style); the R1 tags are added (not special) tokens."""
   corpus = ["<think> 12 + 30 = 42, wait, check it </think> <answer> 42 "
             "</answer>", "The answer is \\frac{1}{2}. (B)"] * 50
-  t.train_from_iterator(corpus, trainers.BpeTrainer(
-      vocab_size=300, special_tokens=["<|endoftext|>", "<|im_end|>"],
-      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-  t.add_tokens([hf_tokenizers.AddedToken(s, special=False)
-                for s in tok_lib.R1_SPECIAL_TOKENS])
-  os.makedirs(directory, exist_ok=True)
-  t.save(os.path.join(directory, "tokenizer.json"))
+  bpe_tokenizer_json(directory, ["<|endoftext|>", "<|im_end|>"], corpus,
+                     added=tok_lib.R1_SPECIAL_TOKENS)
   with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
     json.dump({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, f)
   return tok_lib.load(directory)
