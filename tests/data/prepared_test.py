@@ -204,3 +204,26 @@ def test_prepare_reads_parquet_and_jsonl_layouts(data, tmp_path):
   bad = [[{"content": "hi", "role": "user"}]]
   with pytest.raises(ValueError, match="last message must be the assist"):
     _prepare.encode_chat([{"messages": bad[0]}], tok)
+
+
+def test_machines_prepare_disjoint_shards_of_one_directory(data):
+  """--process_index/--process_count: each machine writes only its shards;
+  once all have run, the directory is the one-machine preparation."""
+  d, tok_path, _ = data
+  ref, ref_meta = _prepare_sft(d, tok_path, name="one")
+  out = os.path.join(d, "two")
+  first = prepared.prepare([os.path.join(d, "train.jsonl")], out, tok_path,
+                           records_per_shard=8, process_index=1,
+                           process_count=2)
+  assert "num_shards" not in first  # machine 0's shards are missing
+  assert [s for s in range(8) if fmt.shard_done(out, s)] == [1, 3, 5, 7]
+  meta = prepared.prepare([os.path.join(d, "train.jsonl")], out, tok_path,
+                          records_per_shard=8, process_index=0,
+                          process_count=2)
+  for k in ("num_shards", "records", "examples", "tokens"):
+    assert meta[k] == ref_meta[k], k
+  for s in range(8):
+    for suffix in ("tokens", "mask", "offsets.npy"):
+      with open(fmt.shard_path(out, s, suffix), "rb") as a, \
+           open(fmt.shard_path(ref, s, suffix), "rb") as b:
+        assert a.read() == b.read(), (s, suffix)

@@ -76,10 +76,12 @@ def read_metadata(directory: str) -> dict[str, Any]:
 
 
 def write_json(path: str, value: Any) -> None:
-  """Atomic write: readers never see half a file."""
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+  """Atomic write: readers never see half a file (the temporary name is
+  per process: machines preparing one directory may write it together)."""
+  tmp = f'{path}.tmp{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
     json.dump(value, f, indent=2, ensure_ascii=False)
-  os.replace(path + '.tmp', path)
+  os.replace(tmp, path)
 
 
 def shard_done(directory: str, shard: int) -> dict | None:
