@@ -244,3 +244,22 @@ def test_budget_beyond_the_models_context_is_an_error(model_dir, tmp_path):
                      r"tokens=100000 \+ the longest prompt .* exceed the "
                      "model's context"):
     evaluate.run(c, str(tmp_path))
+
+
+def test_records_do_not_depend_on_batch_rows(model_dir):
+  """Each sample has its own key, so rows per sampler call (which also
+  change the batches' prompt padding) leave every record the same: why
+  runinfo does not count eval.batch_rows as a result-changing field."""
+  tok = tok_lib.load(model_dir)
+  mesh = shd.make_mesh((8, 1, 1))
+  cfg, params = ckpt_lib.init_from(model_dir, mesh=mesh)
+  model = runner.Model(params=params, cfg=cfg, tok=tok, mesh=mesh)
+  got = []
+  for rows in (8, 24):
+    c = _config(model_dir, batch_rows=rows)
+    for e in c.evals.values():
+      e.task_count = 12
+    (name, e), = c.evals.items()
+    p = evaluate.protocol(c, name, e, tok, evaluators.load_examples(e))
+    got.append(runner.evaluate(model, p)[0])
+  assert got[0] == got[1]
