@@ -11,7 +11,7 @@ from typing import Any
 
 from absl import logging
 
-from r1jax.data import benchmarks, tasks, templates
+from r1jax.data import benchmarks, prompt_files, tasks, templates
 from r1jax.evaluation import runner
 from r1jax.sampling import Sampling
 from r1jax.trainers import common
@@ -21,14 +21,20 @@ THINK_OPENED = ("auto", "true", "false")
 _MATH_TEMPLATES = ("chat_math", "r1_chat_math")
 
 
+# `benchmark=file`: problems from a prompts file (data/prompt_files.py).
+FILE = "file"
+
+
 def _kind(benchmark: str) -> str:
   if tasks.is_task(benchmark):
     return "task"
+  if benchmark == FILE:
+    return FILE
   if benchmark in benchmarks.BENCHMARKS:
     return "benchmark"
   raise ValueError(f"unknown benchmark {benchmark!r}; known: "
-                   f"{sorted(benchmarks.BENCHMARKS)} and the synthetic tasks "
-                   f"{tasks.names()}")
+                   f"{sorted(benchmarks.BENCHMARKS)}, the synthetic tasks "
+                   f"{tasks.names()} and {FILE!r} (a prompts file)")
 
 
 def validate(field: str, e, completions_file: str = "") -> bool:
@@ -50,6 +56,10 @@ def validate(field: str, e, completions_file: str = "") -> bool:
                        f"({spec.source}; README 'Evaluate')")
     if not os.path.exists(e.file):
       raise ValueError(f"{field}.file={e.file!r}: file not found")
+  if kind == FILE and not (e.file and os.path.exists(e.file)):
+    raise ValueError(f"{field}.file={e.file!r}: a prompts file (JSONL, "
+                     "JSON, CSV or Parquet) is required with benchmark=file"
+                     + (": file not found" if e.file else ""))
   if e.n < 1 or e.max_new_tokens < 1 or e.limit < 0:
     raise ValueError(f"{field}: n and max_new_tokens must be >= 1, limit "
                      ">= 0")
@@ -74,11 +84,15 @@ def validate(field: str, e, completions_file: str = "") -> bool:
   return True
 
 
-def load_examples(e) -> list[dict[str, Any]]:
-  """The evaluator's problems (the first `limit` when set)."""
+def load_examples(e, where: str = "config.evals.<name>"
+                  ) -> list[dict[str, Any]]:
+  """The evaluator's problems (the first `limit` when set); `where`: the
+  block's config path, for errors."""
   kw = dict(e.loader_kwargs)
   if tasks.is_task(e.benchmark):
     exs = tasks.get(e.benchmark, **kw).examples(e.task_seed, 0, e.task_count)
+  elif e.benchmark == FILE:
+    exs = prompt_files.load(e.file, **kw, where=where)
   else:
     exs = benchmarks.load(e.benchmark, e.file, **kw)
   return exs[:e.limit] if e.limit else exs
@@ -90,7 +104,8 @@ def question_suffix(e) -> str:
   add it themselves."""
   if e.question_suffix != "auto":
     return e.question_suffix
-  if tasks.is_task(e.benchmark) or e.template in _MATH_TEMPLATES:
+  if (tasks.is_task(e.benchmark) or e.benchmark == FILE
+      or e.template in _MATH_TEMPLATES):
     return ""
   return benchmarks.BENCHMARKS[e.benchmark].question_suffix
 
@@ -132,7 +147,8 @@ def protocol(field: str, name: str, e, tok, examples, *, batch_rows: int,
 def trainer_protocols(c, tok) -> list[runner.Protocol]:
   """A trainer's evaluators (`config.evals`, sampled with `config.eval`'s
   batch_rows and seed c.seed + 1, the held-out seed)."""
-  return [protocol(f"config.evals.{name}", name, e, tok, load_examples(e),
+  return [protocol(f"config.evals.{name}", name, e, tok,
+                   load_examples(e, f"config.evals.{name}"),
                    batch_rows=c.eval.batch_rows, seed=c.seed + 1,
                    timeout_s=c.eval.math_timeout_s)
           for name, e in c.get("evals", {}).items()]

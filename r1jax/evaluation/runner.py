@@ -157,7 +157,9 @@ def read_records(out_dir: str) -> list[dict]:
         try:
           out.append(json.loads(line))
         except json.JSONDecodeError:
-          continue  # the batch in flight when the process died
+          # The batch in flight when the process died: sampled again.
+          logging.warning("%s: skipping a line cut short by an "
+                          "interruption (%d bytes)", path, len(line))
   return out
 
 

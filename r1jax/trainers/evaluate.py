@@ -155,7 +155,7 @@ def run(c, workdir: str) -> dict[str, Any]:
   results, settings, timing, records = {}, {}, {}, []
   meta = {"code_version": runinfo.code_version(), "seed": c.seed}
   for name, e in c.evals.items():
-    examples = evaluators.load_examples(e)
+    examples = evaluators.load_examples(e, f"config.evals.{name}")
     path = _completions_file(c, e)
     if path:
       recs, m, s = external.score_file(path, name, e, examples, tok,

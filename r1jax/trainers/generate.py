@@ -1,233 +1,293 @@
-"""The `generate` stage: k completions per prompt -> JSONL.
+"""The `generate` stage: rejection sampling into SFT data.
 
-Output `<workdir>/generations.jsonl`, one line per prompt:
-  {"prompt": ..., "text": <templated prompt>, "completions": [
-     {"text", "num_tokens", "logprob_sum", "finish_reason": "stop"|"length"}]}
-The model: `config.init_from`, a Hugging Face model directory or an r1jax
-workdir (its last checkpoint), with the tokenizer found there; empty: a
-random `config.model.preset` (the demo). `config.model.hf_dir` is a
-deprecated alias of `config.init_from`.
-Interrupted runs resume: prompts already written are skipped.
-Multi-host: every process samples its shards of each batch; process 0
-gathers the completions and writes the file.
+k completions per prompt (configs/generate.py), sampled by the eval runner
+(per-sample keys, so 1 process and N, an interrupted run and an
+uninterrupted one give the same samples; per-process shards in
+`workdir/shards/`, resumed batch by batch; a progress line per batch),
+scored by the eval scorer (the final section's answer against the
+reference, or against the majority answer when a prompt has none) and the
+reward registry, then filtered by the chain of `config.filters`
+(r1jax/rejection), at most `config.max_per_prompt` kept per prompt.
+Process 0 writes, each file whole and atomically:
+  generations.jsonl   every sample: prompt, completion, answer, reference,
+                      correct, rewards, length, `rejected_by` (null: kept)
+  sft.jsonl           kept samples as {prompt, completion} for the target
+                      template (config.target); `sft` reads it unchanged
+  filter_report.json  counts per filter, acceptance by prompt difficulty
+  filter_report.md    the same as tables
+Everything after sampling is a pure function of the shards, so a rerun
+rewrites the same files.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 import os
-import random
-import time
+from typing import Any
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import logging
 
-from r1jax import checkpoint as ckpt_lib
+from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
-from r1jax.data import jsonl, templates
-from r1jax.models import init_params, presets
-from r1jax.rewards import decode as decode_lib
-from r1jax.sampling import Sampling, jit_sample, left_pad
-from r1jax.trainers import common, rl_data
+from r1jax.data import benchmarks, jsonl, templates
+from r1jax.evaluation import evaluators, external, passk, runner, scoring
+from r1jax.rejection import chain as chain_lib
+from r1jax.rejection import filters as filters_lib
+from r1jax.rejection import report as report_lib
+from r1jax.rejection import traces
+from r1jax.rewards import registry as reward_registry
+from r1jax.rewards import total as reward_total
+from r1jax.trainers import common
+from r1jax.trainers import evaluate as eval_stage
 
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
-           "float16": jnp.float16}
-
-
-def source(c) -> tuple[str, str]:
-  """(field, path) of the model to load: config.init_from, or its
-  deprecated alias config.model.hf_dir; ("", "") for a random preset."""
-  init_from, hf_dir = c.get("init_from", ""), c.model.hf_dir
-  if init_from and hf_dir and init_from != hf_dir:
-    raise ValueError(f"config.init_from={init_from!r} and config.model."
-                     f"hf_dir={hf_dir!r}: set only config.init_from "
-                     "(model.hf_dir is its deprecated alias)")
-  if init_from:
-    return "init_from", init_from
-  return ("model.hf_dir", hf_dir) if hf_dir else ("", "")
+NAME = "generate"
+SELECT_RANDOM, SELECT_TOTAL = "random", "total"
 
 
 def validate(c) -> None:
-  """Fails before anything compiles, naming the field."""
-  for field in ("model.dtype", "model.param_dtype"):
-    v = c.model.dtype if field == "model.dtype" else c.model.param_dtype
-    if v not in _DTYPES:
-      raise ValueError(f"config.{field}={v!r}; allowed: {sorted(_DTYPES)}")
-  if c.cache_dtype and c.cache_dtype not in _DTYPES:
-    raise ValueError(f"config.cache_dtype={c.cache_dtype!r}; allowed: '' or "
-                     f"{sorted(_DTYPES)}")
-  if c.template not in templates.TEMPLATES:
-    raise ValueError(f"config.template={c.template!r}; allowed: "
-                     f"{templates.TEMPLATES}")
-  if c.num_samples < 1 or c.batch_prompts < 1 or c.max_new_tokens < 1:
-    raise ValueError("config.num_samples, config.batch_prompts and "
-                     "config.max_new_tokens must be >= 1")
-  field, path = source(c)
-  if path:
-    try:
-      ckpt_lib.model_source(path)
-    except ValueError as e:
-      raise ValueError(f"config.{field}: {e}") from e
-  elif c.model.preset not in presets.PRESETS:
-    raise ValueError(f"config.model.preset={c.model.preset!r}; known: "
-                     f"{sorted(presets.PRESETS)}")
-  if not c.demo and not c.prompts:
-    raise ValueError("config.prompts: a JSONL file of prompts is required "
-                     "(or use the :demo variant)")
-  if c.prompts and not os.path.exists(c.prompts):
-    raise ValueError(f"config.prompts={c.prompts!r}: file not found")
-  Sampling(temperature=c.sampling.temperature, top_p=c.sampling.top_p,
-           top_k=c.sampling.top_k, min_p=c.sampling.min_p)
+  """Fails before anything loads or compiles, naming the field."""
+  samples = evaluators.validate("config.prompts", c.prompts,
+                                c.prompts.completions_file)
+  if samples:
+    common.validate_init_from(c)
+    common.validate_model(c)
+    common.validate_mesh(c, c.batch_rows, "batch_rows")
+  reward_total.validate(c.rewards)
+  for name in c.reward_report:
+    if name not in reward_registry.names():
+      raise ValueError(f"config.reward_report: unknown reward {name!r}; "
+                       f"allowed: {reward_registry.names()}")
+  chain_lib.validate(tuple(c.filters), c.filter_options.to_dict())
+  if "decontaminate" in c.filters and not c.decontaminate:
+    raise ValueError(
+        "config.decontaminate: the `decontaminate` filter needs benchmark "
+        "files, e.g. --config.decontaminate.math500=/data/MATH-500/test.jsonl"
+        " (or remove it from config.filters)")
+  for name, path in c.decontaminate.items():
+    if name not in benchmarks.BENCHMARKS:
+      raise ValueError(f"config.decontaminate.{name}: unknown benchmark; "
+                       f"known: {sorted(benchmarks.BENCHMARKS)}")
+    if not os.path.exists(path):
+      raise ValueError(f"config.decontaminate.{name}={path!r}: not found")
+  if c.max_per_prompt < 0:
+    raise ValueError(f"config.max_per_prompt={c.max_per_prompt}: >= 0")
+  allowed = [SELECT_RANDOM, SELECT_TOTAL, "correct", *reward_registry.names()]
+  if c.select_by not in allowed:
+    raise ValueError(f"config.select_by={c.select_by!r}; allowed: {allowed}")
+  if not 0.0 <= c.majority_min_fraction <= 1.0:
+    raise ValueError(f"config.majority_min_fraction="
+                     f"{c.majority_min_fraction}: in [0, 1]")
+  t = c.target
+  if t.template and t.template not in templates.TEMPLATES:
+    raise ValueError(f"config.target.template={t.template!r}; allowed: '' "
+                     f"(the generation's) or {templates.TEMPLATES}")
+  if t.tokenizer and not os.path.exists(t.tokenizer):
+    raise ValueError(f"config.target.tokenizer={t.tokenizer!r}: not found")
 
 
-def _demo_prompts(n: int = 16, seed: int = 0) -> list[str]:
-  rng = random.Random(seed)
-  return [f"What is {rng.randint(2, 99)} {rng.choice('+-*')} "
-          f"{rng.randint(2, 99)}?" for _ in range(n)]
+def _corpus(e):
+  """Text for a tokenizer trained in the workdir (random demo model)."""
+  def corpus():
+    exs = evaluators.load_examples(e, "config.prompts")
+    text = [templates.render(e.template, x["prompt"]) for x in exs]
+    text += [f"<think> {x['prompt']} </think> <answer> {x['answer']} "
+             "</answer>" for x in exs]
+    return text * 4
+  return corpus
 
 
-def _tokenizer(c, workdir: str, prompts: list[str]) -> tok_lib.Tokenizer:
-  """config.tokenizer > the model source's > (random model) the
-  workdir's, or one trained there on the prompts."""
-  if c.tokenizer:
-    return tok_lib.load(c.tokenizer)
-  field, src = source(c)
-  if src:
-    try:
-      return tok_lib.load(src)
-    except FileNotFoundError as e:
-      raise ValueError(
-          f"config.{field}={src!r} holds no tokenizer "
-          f"({tok_lib.SP_MODEL_FILE} or {tok_lib.HF_FILE}): set "
-          "config.tokenizer to the tokenizer the model was trained with"
-      ) from e
-  path = os.path.join(workdir, tok_lib.SP_MODEL_FILE)
-  if os.path.exists(path):
-    return tok_lib.SentencePieceTokenizer(path)
-  corpus = [templates.render(c.template, p) for p in prompts]
-  corpus += [f"<think> {p} </think> <answer> {i} </answer>"
-             for i, p in enumerate(prompts)]
-  return tok_lib.train_sentencepiece(corpus * 4, path[:-len(".model")],
-                                     vocab_size=400)
+def _model(c, tok) -> runner.Model:
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  rules = common.rules(c)
+  if not (c.init_from or c.model.hf_dir):
+    logging.warning("config.init_from is empty: sampling a RANDOM %r model "
+                    "(a demo of the path; nothing it writes is correct)",
+                    c.model.preset)
+  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
+  dtype = common.DTYPES.get(c.cache_dtype) if c.cache_dtype else None
+  return runner.Model(params=params, cfg=cfg, tok=tok, mesh=mesh,
+                      rules=rules, cache_dtype=dtype, label=c.init_from)
 
 
-def _model(c, mesh, vocab_size: int):
-  kw = dict(dtype=_DTYPES[c.model.dtype],
-            param_dtype=_DTYPES[c.model.param_dtype])
-  _, src = source(c)
-  if src:
-    return ckpt_lib.init_from(src, mesh=mesh, **kw)
-  cfg = presets.get(c.model.preset, **kw)
-  if cfg.vocab_size < vocab_size:
-    cfg = cfg.replace(vocab_size=-(-vocab_size // 128) * 128)
-  params, _, _ = shd.init_sharded(lambda r: init_params(cfg, r),
-                                  jax.random.key(c.seed), mesh)
-  return cfg, params
+def _majority(examples, records, n: int, min_fraction: float,
+              timeout_s: float) -> None:
+  """For prompts without a reference: the majority answer (math-verify
+  groups) becomes the reference when at least `min_fraction` of the n
+  samples agree; `correct` is membership of that group. In place."""
+  todo = [p for p, ex in enumerate(examples) if ex.get("answer") is None]
+  for p in range(len(examples)):
+    for r in records[p * n:(p + 1) * n]:
+      r["reference"] = examples[p].get("answer")
+      r["reference_source"] = "given" if p not in todo else "none"
+  if not todo:
+    return
+  answers = [[r["answer"] for r in records[p * n:(p + 1) * n]] for p in todo]
+  kind = scoring.kind(examples[todo[0]])
+  groups = scoring.answer_groups_batch(answers, kind, timeout_s=timeout_s)
+  for p, groups_N in zip(todo, groups):
+    voted, first = passk.majority_vote(
+        [None if g is None else str(g) for g in groups_N])
+    rows = records[p * n:(p + 1) * n]
+    agree = sum(g is not None and str(g) == voted for g in groups_N)
+    ok = voted is not None and agree >= min_fraction * n
+    for r, g in zip(rows, groups_N):
+      r["correct"] = bool(ok and g is not None and str(g) == voted)
+      if ok:
+        r["reference"] = rows[first]["answer"]
+        r["reference_source"] = "majority"
 
 
-def _resume_count(path: str) -> int:
-  """Prompts already in `path`, as process 0 sees it, on every process."""
-  done = (sum(1 for _ in jsonl.read_jsonl(path))
-          if jax.process_index() == 0 and os.path.exists(path) else 0)
-  if jax.process_count() == 1:
-    return done
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  return int(multihost_utils.broadcast_one_to_all(np.int32(done)))
+def _rewards(c, examples, records, n: int, think_opened: bool) -> None:
+  """Registry rewards of every sample, `reward_total` (the weighted sum)
+  and the scorer's correctness as reward `correct`. In place."""
+  exs = [dict(examples[p], answer=records[p * n]["reference"] or "")
+         for p in range(len(examples)) for _ in range(n)]
+  batch = reward_registry.RewardBatch(
+      completions=[r["completion"] for r in records], examples=exs,
+      lengths_B=np.array([r["length"] for r in records]),
+      truncated_B=np.array([r["truncated"] for r in records]))
+  options = reward_total.with_template(c.reward_options.to_dict(),
+                                       think_opened)
+  results = reward_total.reward_results(batch, c.rewards, options,
+                                        tuple(c.reward_report))
+  total, _ = reward_total.summarize(results, c.rewards, len(batch))
+  for i, r in enumerate(records):
+    r["rewards"] = {"correct": float(r["correct"]),
+                    **{k: float(v.values_B[i]) for k, v in results.items()}}
+    r["reward_total"] = float(total[i])
 
 
-def _write(f, prompts, texts, out, tok, strip, k: int) -> None:
-  """One JSONL line per prompt with its k completions (EOS, padding and
-  special tokens stripped from the text, R1 tags kept)."""
-  for i, (prompt, text) in enumerate(zip(prompts, texts)):
-    rows = slice(i * k, (i + 1) * k)
-    comps = [{"text": t, "num_tokens": int(n),
-              "logprob_sum": float(logp[:n].sum()),
-              "finish_reason": "length" if trunc else "stop"}
-             for t, n, logp, trunc in zip(
-                 decode_lib.decode(tok, out["tokens"][rows],
-                                   out["length"][rows], strip),
-                 out["length"][rows], out["logp"][rows],
-                 out["truncated"][rows])]
-    f.write(json.dumps({"prompt": prompt, "text": text,
-                        "completions": comps}, ensure_ascii=False) + "\n")
-  f.flush()
+def _decontamination_index(c):
+  opts = c.filter_options.to_dict().get("decontaminate", {})
+  n = opts.get("ngram",
+               filters_lib.default_options("decontaminate")["ngram"])
+  texts = [r["prompt"] for name, path in c.decontaminate.items()
+           for r in benchmarks.load(name, path)]
+  logging.info("decontamination: %d benchmark problems (%s), %d-grams",
+               len(texts), ", ".join(c.decontaminate), n)
+  return filters_lib.ngram_index(texts, n)
+
+
+def _atomic_write(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def _jsonl(rows) -> str:
+  return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _target_prompter(c, tok, e) -> templates.Prompter:
+  """How sft.jsonl renders prompts: config.target, unset fields from the
+  generation's prompts block."""
+  t = c.target
+  target_tok = tok_lib.load(t.tokenizer) if t.tokenizer else tok
+  block = ml_collections.ConfigDict(dict(
+      template=t.template or e.template, system_prompt=t.system_prompt,
+      prefill=t.prefill))
+  try:
+    return evaluators.prompter(block, target_tok)
+  except ValueError as err:
+    raise ValueError(f"config.target: {err}") from err
+
+
+def _sft_rows(samples, protocol: runner.Protocol,
+              target: templates.Prompter) -> tuple[list[dict], int]:
+  """(sft rows of the kept samples, samples the target cannot continue)."""
+  out, bad = [], 0
+  by_id = {ex["id"]: ex for ex in protocol.examples}
+  for s in samples:
+    if s["rejected_by"] is not None:
+      continue
+    comp = traces.for_target(traces.trace(s["text"], protocol.prompter),
+                             target)
+    if comp is None:
+      s["rejected_by"] = "target_prefix"
+      bad += 1
+      continue
+    out.append({"prompt": target.render(protocol.question(by_id[s["id"]])),
+                "completion": comp, "id": s["id"], "sample": s["sample"]})
+  return out, bad
+
+
+def _postprocess(c, workdir, protocol: runner.Protocol, records,
+                 tok) -> dict[str, Any]:
+  """Process 0: scores, filters, selection and the output files."""
+  ex, n = protocol.examples, protocol.n
+  think = protocol.prompter.think_opened
+  _majority(ex, records, n, c.majority_min_fraction, c.math_timeout_s)
+  _rewards(c, ex, records, n, think)
+  for r in records:
+    r.pop("eval", None)
+    r["prompt"] = ex[r["problem"]]["prompt"]
+  extra = ({"decontaminate": {"index": _decontamination_index(c)}}
+           if "decontaminate" in c.filters else {})
+  samples, counts = chain_lib.apply(records, tuple(c.filters),
+                                    c.filter_options.to_dict(),
+                                    think_opened=think, extra=extra)
+  for s in samples:
+    s["rewards"]["total"] = s["reward_total"]
+  samples = chain_lib.select(samples, c.max_per_prompt, by=c.select_by,
+                            seed=c.seed)
+  counts = chain_lib.add_selection(counts, samples)
+  target = _target_prompter(c, tok, c.prompts)
+  sft_rows, bad = _sft_rows(samples, protocol, target)
+  counts["rejected"]["target_prefix"] = bad
+  counts["kept"] -= bad
+  rep = report_lib.filter_report(samples, counts, n)
+  rep["settings"] = {**protocol.settings(), "model": c.init_from,
+                     "filters": list(c.filters),
+                     "max_per_prompt": c.max_per_prompt,
+                     "select_by": c.select_by,
+                     "target_template": target.name,
+                     "target_prefill": target.prefill,
+                     "code_version": runinfo.code_version()}
+  _atomic_write(os.path.join(workdir, "generations.jsonl"), _jsonl(samples))
+  _atomic_write(os.path.join(workdir, "sft.jsonl"), _jsonl(sft_rows))
+  _atomic_write(os.path.join(workdir, "filter_report.json"),
+                json.dumps(rep, indent=2, sort_keys=True))
+  table = report_lib.markdown(rep)
+  _atomic_write(os.path.join(workdir, "filter_report.md"), table)
+  print(table)
+  print(f"kept {len(sft_rows)} of {len(samples)} samples "
+        f"({len(ex)} prompts x {n}) -> {os.path.join(workdir, 'sft.jsonl')}")
+  return rep
 
 
 def run(c, workdir: str) -> str:
-  """Runs the stage; returns the output path."""
+  """Runs the stage; returns the path of sft.jsonl."""
   validate(c)
-  if c.model.hf_dir:
-    logging.warning("config.model.hf_dir is deprecated: use config.init_from "
-                    "(a Hugging Face directory or an r1jax workdir)")
   os.makedirs(workdir, exist_ok=True)
-  mesh = shd.make_mesh(tuple(c.mesh.shape))
-  raw = ([r[c.prompt_field] for r in jsonl.read_jsonl(c.prompts)]
-         if c.prompts else _demo_prompts())
-  tok = _tokenizer(c, workdir, raw)
-  cfg, params = _model(c, mesh, tok.vocab_size)
-  if tok.vocab_size > cfg.vocab_size:
-    raise ValueError(f"tokenizer has {tok.vocab_size} ids but the model only "
-                     f"{cfg.vocab_size} embeddings (config.tokenizer="
-                     f"{c.tokenizer!r}, config.init_from={source(c)[1]!r})")
-  stop = [tok.eos_id] if tok.eos_id is not None else []
-  for s in c.stop_tokens:
-    i = tok.token_to_id(s)
-    if i is None:
-      raise ValueError(f"config.stop_tokens: {s!r} is not a single token of "
-                       "the tokenizer")
-    stop.append(i)
-  sampling = Sampling(temperature=c.sampling.temperature,
-                      top_p=c.sampling.top_p, top_k=c.sampling.top_k,
-                      min_p=c.sampling.min_p)
-  out_path = os.path.join(workdir, "generations.jsonl")
-  done = _resume_count(out_path)
-  if done:
-    logging.info("resuming: %d prompts already in %s", done, out_path)
-  try:
-    prompter = templates.make_prompter(c.template, tok,
-                                       system=c.system_prompt,
-                                       prefill=c.prefill)
-  except ValueError as e:
-    raise ValueError(f"config.template={c.template!r}: {e}") from e
-  texts = [prompter.render(p) for p in raw]
-  rng = jax.random.key(c.seed + 1)
-  start = time.time()
-  writer = (open(out_path, "a", encoding="utf-8")
-            if jax.process_index() == 0 else contextlib.nullcontext())
-  strip = decode_lib.stripped_ids(tok)
-  with writer as f, jax.set_mesh(mesh), \
-      nn.logical_axis_rules(shd.DEFAULT_RULES):
-    for lo in range(done, len(texts), c.batch_prompts):
-      batch = texts[lo:lo + c.batch_prompts]
-      ids = [tok_lib.encode_prompt(tok, t) for t in batch]
-      # Pad the batch to batch_prompts rows so the last batch reuses the
-      # compiled sampler; the filler rows are dropped below.
-      ids += [ids[-1]] * (c.batch_prompts - len(ids))
-      tokens, mask = left_pad(ids, tok.pad_id)
-      out = jit_sample(
-          params, cfg, rl_data.place(tokens, mesh, ("act_batch", None)),
-          rl_data.place(mask, mesh, ("act_batch", None)),
-          jax.random.fold_in(rng, lo),
-          max_new_tokens=c.max_new_tokens, sampling=sampling,
-          stop_ids=tuple(stop), num_samples=c.num_samples,
-          pad_id=tok.pad_id,
-          cache_dtype=_DTYPES.get(c.cache_dtype) if c.cache_dtype else None)
-      # A collective: every process joins, process 0 writes.
-      out = common.to_host({"tokens": out.tokens_BxM, "logp": out.logp_BxM,
-                            "length": out.length_B,
-                            "truncated": out.truncated_B})
-      if f is not None:
-        _write(f, raw[lo:lo + len(batch)], batch, out, tok, strip,
-               c.num_samples)
-      n_done = min(lo + c.batch_prompts, len(texts))
-      rate = (n_done - done) / (time.time() - start)
-      logging.info("generate: %d/%d prompts (%.2f prompts/s, ETA %.0fs)",
-                   n_done, len(texts), rate, (len(texts) - n_done) / rate)
-  print(f"wrote {len(texts)} prompts x {c.num_samples} completions to "
-        f"{out_path}")
-  return out_path
+  common.write_config(c, workdir)
+  e = c.prompts
+  tok = common.tokenizer(c, workdir, _corpus(e))
+  examples = evaluators.load_examples(e, "config.prompts")
+  p = evaluators.protocol("config.prompts", NAME, e, tok, examples,
+                          batch_rows=c.batch_rows, seed=c.seed,
+                          timeout_s=c.math_timeout_s)
+  out = os.path.join(workdir, "sft.jsonl")
+  if e.completions_file:
+    if jax.process_index() == 0:
+      records, _, _ = external.score_file(e.completions_file, NAME, e,
+                                          examples, tok, c.math_timeout_s)
+      p = dataclasses.replace(p, n=len(records) // len(examples))
+      _postprocess(c, workdir, p, records, tok)
+    return out
+  model = _model(c, tok)
+  ids = runner.prompt_ids(p, tok)
+  eval_stage.check_budget("config.prompts", model, p, max(map(len, ids)))
+  shards = os.path.join(workdir, "shards")
+  runner.generate(model, p, shards, ids=ids)
+  if jax.process_index() == 0:
+    records = runner.merge(NAME, examples, p.n, runner.read_records(shards))
+    _postprocess(c, workdir, p, records, tok)
+  return out

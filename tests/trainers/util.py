@@ -136,16 +136,19 @@ def multiprocess_grpo_host(tok_path: str, train_file: str):
 
 
 def multiprocess_generate(tok_path: str, prompts: str):
-  """The generate stage: a tiny random model, prompts in batches of 4."""
-  c = generate_config.get_config("demo")
+  """The generate stage: a tiny random model on a prompts file, 8 sample
+  rows per batch, a chain that keeps some samples (nothing is correct)."""
+  c = generate_config.get_config("r1")
   c.model.preset = "tiny"
+  c.model.dtype = c.model.param_dtype = "float32"
   c.tokenizer = tok_path
-  c.template = "plain"
-  c.prompts = prompts
-  c.demo = False
-  c.num_samples = 2
-  c.batch_prompts = 4
-  c.max_new_tokens = 6
+  c.prompts.file = prompts
+  c.prompts.template = "plain"
+  c.prompts.n = 2
+  c.prompts.max_new_tokens = 6
+  c.filters = ("trim_after_answer", "dedupe")
+  c.max_per_prompt = 1
+  c.batch_rows = 8
   c.mesh.shape = (2, 2, 2)
   return c
 
