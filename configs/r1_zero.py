@@ -8,9 +8,16 @@ r"""R1-Zero: GRPO straight from a base model with rule-based rewards.
   # From a pretrained workdir or a Hugging Face directory:
   python -m r1jax.main --config=configs/r1_zero.py:tiny \
       --config.init_from=/tmp/base --workdir=/tmp/rz3
+  # On-policy distillation from a teacher with the same tokenizer (all
+  # reward weights 0: pure distillation; else rewards + distillation):
+  python -m r1jax.main --config=configs/r1_zero.py:tiny \
+      --config.init_from=/tmp/base --config.distill.teacher=/tmp/big \
+      --config.distill.coef=1.0 --workdir=/tmp/rz4
 
 Sources: [R1] DeepSeek-R1 (v1 2025, v2 Nature) and DeepSeekMath for GRPO;
-[DAPO], [Dr.GRPO], [GSPO] for the presets (r1jax.losses.grpo.PRESETS).
+[DAPO], [Dr.GRPO], [GSPO] for the presets (r1jax.losses.grpo.PRESETS);
+[GKD] Agarwal et al. 2024 and Thinking Machines' "On-Policy Distillation"
+(2025) for config.distill.
 """
 
 import ml_collections
@@ -154,6 +161,21 @@ def get_config(arg=None):
   c.rl.cache_dtype = ""
 
   c.loss = loss_block("grpo")
+  # ON-POLICY DISTILLATION [GKD; Thinking Machines]: a frozen teacher
+  # scores the student's own rollouts in one forward pass, and coef x
+  # (teacher logp - student logp) of each sampled token (both at
+  # config.rl.temperature) is added to the row's group advantage in the
+  # loss above. All reward weights 0: pure distillation.
+  c.distill = ml_collections.ConfigDict()
+  # A Hugging Face model directory or an r1jax workdir (its latest
+  # checkpoint), read like config.init_from at every start (never
+  # checkpointed). Must share the student's tokenizer; any size or
+  # architecture. "" = no teacher.
+  c.distill.teacher = ""
+  # Per-token reverse-KL advantage weight; 0 = off (then teacher must be
+  # ""); 1.0 = Thinking Machines' recipe. > 0 needs a teacher.
+  c.distill.coef = 0.0
+
   # Reward weights (config.rewards.<name>) and options; R1-Zero: accuracy +
   # format [R1v1 2.2.2].
   c.rewards = reward_total.default_reward_config()

@@ -77,7 +77,11 @@ def get_config(arg=None):
   c.optim = configlib.optim_block(lr=5e-6, warmup_steps=100,
                                   schedule="cosine")
   c.optim.weight_decay = 0.0
+  # Optimizer updates. With `epochs` > 0 they are computed from the data
+  # instead: epochs x batches per epoch (the papers' unit for SFT: R1 2
+  # epochs [R1v2 B.4.2], distillation 2-3 [R1v2 B.4.3]).
   c.steps = 1000
+  c.epochs = 0.0
   # Held-out evaluation through the eval stage's runner: evaluators by name
   # (configs/eval.py eval_block), e.g. in a config file
   #   c.evals.math500 = eval_config.eval_block("math500", n=4)

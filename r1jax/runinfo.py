@@ -85,6 +85,17 @@ NOT_RESULTS = (
     "eval.math_timeout_s",
 )
 
+# Fields added to the configs after runs were made, with the value that is
+# the behaviour those runs had (off), when that value is not "" (every
+# unset path or name). A run written before the field existed resumes with
+# it at this value; any other value is a change. Matched like NOT_RESULTS.
+ADDED_OFF = {
+    # On-policy distillation (distill.teacher "" is covered by the rule).
+    "distill.coef": 0.0,
+    # SFT length in passes over the data (0: config.steps decides).
+    "epochs": 0.0,
+}
+
 
 class RunMismatchError(ValueError):
   """The workdir holds a run made with other result-changing values."""
@@ -132,6 +143,17 @@ def _excluded(field: str, flat: dict) -> bool:
     agg = field[:-len("rl.microbatches")] + "loss.aggregation"
     return flat.get(agg) != "local_token_mean"
   return True
+
+
+def _added_off(field: str) -> Any:
+  """The value an absent `field` had: its ADDED_OFF entry, else ""."""
+  parts = field.split(".")
+  for i in range(len(parts)):
+    tail = ".".join(parts[i:])
+    for pattern, value in ADDED_OFF.items():
+      if fnmatch.fnmatchcase(tail, pattern):
+        return value
+  return ""
 
 
 def result_fields(config_json: dict) -> dict[str, Any]:
@@ -203,8 +225,8 @@ def changes(c, workdir: str) -> dict[str, tuple[Any, Any]]:
   old = {k: v for k, v in flat.items() if not _excluded(k, flat)}
   new = result_fields(resolved(c))
   # A field added to the config since that run, set to "" (unset, in every
-  # r1jax config), is the behaviour that run had.
-  get = lambda d, k: d.get(k, "")  # noqa: E731
+  # r1jax config) or to its ADDED_OFF value, is the behaviour that run had.
+  get = lambda d, k: d.get(k, _added_off(k))  # noqa: E731
   return {k: (old.get(k, _ABSENT), new.get(k, _ABSENT))
           for k in sorted(set(old) | set(new))
           if get(old, k) != get(new, k)}

@@ -189,14 +189,15 @@ def r1jax_seconds_per_step(params, cfg: ModelConfig, *, steps: int,
   with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
     # ONE PROGRAM: rollout + reward + advantages + update.
     state = common.init_state(jax.tree.map(jnp.copy, params), tx)
-    ref = jax.tree.map(jnp.copy, params)
+    # The frozen models: the reference (KL); no distillation teacher.
+    frozen = {"ref": jax.tree.map(jnp.copy, params), "teacher": None}
     step = jax.jit(grpo_step.make_rl_step(spec, tx), donate_argnums=(0,))
     batch = {"prompts": toks, "pmask": mask, "answers": {},
              "class_V": jnp.zeros((cfg.vocab_size,), jnp.int32)}
     box = {"state": state}
 
     def one(s):
-      box["state"], m, x = step(box["state"], ref, batch,
+      box["state"], m, x = step(box["state"], frozen, batch,
                                 jax.random.key(s))
       assert int(x["length"].min()) == completion_len
       jax.block_until_ready(box["state"])
@@ -210,7 +211,7 @@ def r1jax_seconds_per_step(params, cfg: ModelConfig, *, steps: int,
       comp = rollout(box["state"]["params"], toks, mask, jax.random.key(s))
       host = jax.device_get(comp)
       r = np.array([random.random() for _ in host.length_B], np.float32)
-      box["state"], _ = learn(box["state"], ref, toks, mask, comp,
+      box["state"], _ = learn(box["state"], frozen, toks, mask, comp,
                               jnp.asarray(r), jax.random.key(s))
       jax.block_until_ready(box["state"])
 

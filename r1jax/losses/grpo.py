@@ -1,10 +1,11 @@
 """The GRPO loss family, built from fields rather than one fixed formula.
 
 Shapes: P prompts, G samples per prompt, B = P*G rows, T completion tokens.
-Per token, with r_it = pi_theta / pi_old and the row's advantage A_i:
+Per token, with r_it = pi_theta / pi_old and the advantage A_it (the row's
+A_i, or A_i plus a per-token term such as `distill_advantages`):
 
-  l_it = min(r_it * A_i, clip(r_it, 1 - eps_low, 1 + eps_high) * A_i)
-  (dual clip, A_i < 0: l_it = max(l_it, c * A_i))
+  l_it = min(r_it * A_it, clip(r_it, 1 - eps_low, 1 + eps_high) * A_it)
+  (dual clip, A_it < 0: l_it = max(l_it, c * A_it))
   loss_it = tis_it * (-l_it + beta * KL_it)
 
 and the loss is sum_it loss_it * w_it with `token_weights` w. The weights use
@@ -170,6 +171,22 @@ def sequence_kl(logp_BxT, ref_logp_BxT, mask_BxT, estimator: str):
   return jnp.where(m, kl_BxT, 0.0).sum(-1)
 
 
+def distill_advantages(teacher_logp_BxT, student_logp_BxT, mask_BxT,
+                       coef: float):
+  """Per-token on-policy distillation advantage [B, T], no gradient.
+
+  coef * (log pi_teacher - log pi_student) at the student's sampled tokens,
+  0 at padding: the negative per-token k1 estimate of KL(student ||
+  teacher), so the policy gradient with it minimises the reverse KL (GKD,
+  Thinking Machines' on-policy distillation). Both log-probs at the
+  sampling temperature: a teacher equal to the student gives exactly 0.
+  """
+  m = mask_BxT.astype(bool)
+  d_BxT = (teacher_logp_BxT.astype(jnp.float32)
+           - student_logp_BxT.astype(jnp.float32))
+  return jax.lax.stop_gradient(jnp.where(m, coef * d_BxT, 0.0))
+
+
 def token_weights(mask_BxT, aggregation: str, *, num_seqs, num_tokens,
                   max_len=0, num_microbatches=1):
   """w [B, T] with loss = sum(per_token_loss * w) for one micro-batch.
@@ -195,13 +212,15 @@ def token_weights(mask_BxT, aggregation: str, *, num_seqs, num_tokens,
                    f"{', '.join(AGGREGATIONS)}")
 
 
-def policy_loss(logp_BxT, old_logp_BxT, adv_B, mask_BxT, weight_BxT,
+def policy_loss(logp_BxT, old_logp_BxT, adv, mask_BxT, weight_BxT,
                 cfg: LossConfig, *, ref_logp_BxT=None, sampler_logp_BxT=None):
   """(loss, aux) for one micro-batch.
 
-  adv_B is one advantage per row; weight_BxT comes from `token_weights`.
+  adv is one advantage per row [B] or one per token [B, T] (a row's group
+  advantage plus a per-token term); weight_BxT comes from `token_weights`.
   aux holds, over real tokens only, "*_sum" values (tokens, ratio, clip_low
-  for r < 1 - eps_low with A < 0, clip_high for r > 1 + eps_high with A > 0,
+  for r < 1 - eps_low with A_it < 0, clip_high for r > 1 + eps_high with
+  A_it > 0,
   dual_clip, kl_k1/k2/k3 when ref is given, logp_diff = |old - sampler| when
   sampler is given, tis_weight) and "ratio_min"/"ratio_max", to be combined
   by `reduce_aux`. A sequence-level ratio counts once per token of its row.
@@ -216,7 +235,13 @@ def policy_loss(logp_BxT, old_logp_BxT, adv_B, mask_BxT, weight_BxT,
   # so neither the value nor the gradient (0 * inf) can pick them up.
   clean = lambda x: jnp.where(m, x.astype(jnp.float32), 0.0)  # noqa: E731
   logp, old = clean(logp_BxT), clean(old_logp_BxT)
-  a_Bx1 = adv_B.astype(jnp.float32)[:, None]
+  adv = jnp.asarray(adv, jnp.float32)
+  if adv.ndim not in (1, 2) or adv.shape != m.shape[:adv.ndim]:
+    raise ValueError(f"advantage of shape {adv.shape}: expected [B] or "
+                     f"[B, T] with [B, T] = {m.shape}")
+  # [B, 1] broadcasts a row's advantage; [B, T] gives each token its own
+  # (and its own sign in the clip metrics), padding cleaned as above.
+  a_BxT = adv[:, None] if adv.ndim == 1 else clean(adv)
 
   # (1) RATIO
   log_r_BxT = logp - old
@@ -232,10 +257,10 @@ def policy_loss(logp_BxT, old_logp_BxT, adv_B, mask_BxT, weight_BxT,
 
   # (2) CLIPPED OBJECTIVE
   clipped_BxT = jnp.clip(r_BxT, 1.0 - cfg.eps_low, 1.0 + cfg.eps_high)
-  obj_BxT = jnp.minimum(r_BxT * a_Bx1, clipped_BxT * a_Bx1)
+  obj_BxT = jnp.minimum(r_BxT * a_BxT, clipped_BxT * a_BxT)
   if cfg.dual_clip > 0:
-    dual_on_BxT = (a_Bx1 < 0) & (cfg.dual_clip * a_Bx1 > obj_BxT)
-    obj_BxT = jnp.where(dual_on_BxT, cfg.dual_clip * a_Bx1, obj_BxT)
+    dual_on_BxT = (a_BxT < 0) & (cfg.dual_clip * a_BxT > obj_BxT)
+    obj_BxT = jnp.where(dual_on_BxT, cfg.dual_clip * a_BxT, obj_BxT)
   tok_loss_BxT = -obj_BxT
 
   # (3) KL AND IMPORTANCE CORRECTION
@@ -263,8 +288,8 @@ def policy_loss(logp_BxT, old_logp_BxT, adv_B, mask_BxT, weight_BxT,
       "ratio_sum": msum(r),
       "ratio_min": jnp.where(m, r, jnp.inf).min(),
       "ratio_max": jnp.where(m, r, -jnp.inf).max(),
-      "clip_low_sum": msum((r < 1.0 - cfg.eps_low) & (a_Bx1 < 0)),
-      "clip_high_sum": msum((r > 1.0 + cfg.eps_high) & (a_Bx1 > 0)),
+      "clip_low_sum": msum((r < 1.0 - cfg.eps_low) & (a_BxT < 0)),
+      "clip_high_sum": msum((r > 1.0 + cfg.eps_high) & (a_BxT > 0)),
   }
   if cfg.dual_clip > 0:
     aux["dual_clip_sum"] = msum(dual_on_BxT)

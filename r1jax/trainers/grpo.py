@@ -2,9 +2,10 @@
 
   python -m r1jax.main --config=configs/r1_zero.py:tiny --workdir=/tmp/rz
 
-Sections: config validation; mesh, tokenizer and model; the compiled step
-(one program with device rewards, two with host rewards); the host loop
-(r1jax.trainers.loop); export.
+Sections: config validation; mesh, tokenizer and model (and the frozen
+teacher of on-policy distillation, r1jax.trainers.teacher); the compiled
+step (one program with device rewards, two with host rewards); the host
+loop (r1jax.trainers.loop); export.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling
 from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
 from r1jax.trainers import samples as samples_lib
+from r1jax.trainers import teacher as teacher_lib
 
 
 def loss_config(c) -> grpo_loss.LossConfig:
@@ -120,6 +122,7 @@ def validate(c) -> None:
   reward_total.with_template(c.reward_options.to_dict(), False)
   loss_config(c)  # raises on an unknown preset or field value
   Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
+  teacher_lib.validate(c)
 
 
 def _corpus(c, prompts: rl_data.Prompts):
@@ -202,9 +205,10 @@ def _count_no_signal(zero_std_frac, count):
   return jnp.where(zero_std_frac >= 1.0, count + 1, 0)
 
 
-def rl_spec(c, cfg, stop_ids: tuple, pad_id: int,
-            dev_rewards=None) -> grpo_step.RLSpec:
-  """The compiled step's static description from config.rl / config.loss."""
+def rl_spec(c, cfg, stop_ids: tuple, pad_id: int, dev_rewards=None,
+            teacher_cfg=None) -> grpo_step.RLSpec:
+  """The compiled step's static description from config.rl / config.loss
+  (and config.distill, with the loaded teacher's `teacher_cfg`)."""
   r = c.rl
   return grpo_step.RLSpec(
       cfg=cfg, num_prompts=r.num_prompts, group=r.group_size,
@@ -218,7 +222,8 @@ def rl_spec(c, cfg, stop_ids: tuple, pad_id: int,
       truncated_reward=r.truncated_reward,
       dynamic_sampling=r.dynamic_sampling,
       cache_dtype=common.DTYPES.get(r.cache_dtype) if r.cache_dtype else None,
-      rewards=dev_rewards)
+      rewards=dev_rewards, distill_coef=teacher_lib.coef(c),
+      teacher_cfg=teacher_cfg)
 
 
 def build(c, workdir: str):
@@ -236,8 +241,12 @@ def build(c, workdir: str):
   r = c.rl
   rl_data.check_prompt_lengths(tok, prompter, prompts, c.max_prompt_len,
                                c.eval.num_prompts)
-  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   budget = c.max_prompt_len + r.max_new_tokens
+  # The frozen teacher (config.distill): loaded, never checkpointed.
+  teacher_cfg, teacher = None, None
+  if teacher_lib.coef(c) > 0:
+    teacher_cfg, teacher = teacher_lib.load(c, mesh, rules, tok, budget)
+  cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   if budget > cfg.max_seq_len:
     raise ValueError(
         f"config.max_prompt_len + config.rl.max_new_tokens = "
@@ -251,10 +260,10 @@ def build(c, workdir: str):
     dev_rewards = combine.DeviceRewardSpec.from_config(
         c.rewards, c.reward_options.to_dict(), c.data.task,
         vocab.Tags.from_encode(tok.encode), prompter.think_opened)
-  spec = rl_spec(c, cfg, stops, tok.pad_id, dev_rewards)
+  spec = rl_spec(c, cfg, stops, tok.pad_id, dev_rewards, teacher_cfg)
   return dict(mesh=mesh, rules=rules, prompts=prompts, tok=tok, cfg=cfg,
               params=params, tx=tx, sched=sched, spec=spec,
-              prompter=prompter)
+              prompter=prompter, teacher=teacher)
 
 
 def run(c, workdir: str) -> dict:
@@ -306,6 +315,7 @@ def run(c, workdir: str) -> dict:
     if ref is not None and refresh_every and step and \
         step % refresh_every == 0:
       ref = jax.tree.map(jnp.copy, carry["train"]["params"])
+    frozen = {"ref": ref, "teacher": b["teacher"]}
     m1, m2 = ctx()
     with m1, m2:
       if r.host_rewards:
@@ -316,7 +326,7 @@ def run(c, workdir: str) -> dict:
             tok, comp, [e for e in examples for _ in range(r.group_size)],
             c.rewards, reward_options, think_opened=think_opened,
             per_row=True)
-        state, metrics = learn(carry["train"], ref, tokens, mask, comp,
+        state, metrics = learn(carry["train"], frozen, tokens, mask, comp,
                                jnp.asarray(total_B), k_learn)
         metrics.update({k.replace("rewards/", "reward/"): v
                         for k, v in rmetrics.items()})
@@ -327,7 +337,8 @@ def run(c, workdir: str) -> dict:
         batch = {"prompts": tokens, "pmask": mask, "class_V": class_V,
                  "answers": rl_data.device_answers(prompts.task, examples,
                                                    mesh)}
-        state, metrics, extras = rl_step(carry["train"], ref, batch, rng)
+        state, metrics, extras = rl_step(carry["train"], frozen, batch,
+                                         rng)
       no_signal = _count_no_signal(metrics["zero_std_frac"],
                                    carry["no_signal"])
     metrics["no_signal_steps"] = no_signal
@@ -336,7 +347,10 @@ def run(c, workdir: str) -> dict:
       out["ref"] = ref
     return out, metrics, extras
 
-  warn = NoSignalWarning(c.log.get("no_signal_steps", 5),
+  # Distillation learns from the teacher when every group's rewards are
+  # equal (pure distillation: always), so the warning would be wrong.
+  warn = NoSignalWarning(0 if spec.distills else
+                         c.log.get("no_signal_steps", 5),
                          weights=dict(c.rewards), template=c.template,
                          think_opened=think_opened,
                          init_from=c.init_from or c.model.hf_dir)
@@ -372,10 +386,13 @@ def run(c, workdir: str) -> dict:
     return out
 
   # Policy FLOPs per generated token: sampling 2N, learner fwd+bwd 6N,
-  # reference fwd 2N (when beta > 0), old-logp fwd 2N (when needed).
+  # reference fwd 2N (when beta > 0), old-logp fwd 2N (when needed), and
+  # the teacher's fwd 2N_teacher (when distilling).
   n = cfg.num_params()
   fpt = n * (2 + 6 * r.updates_per_batch + 2 * spec.needs_ref
              + 2 * spec.needs_old)
+  if spec.distills:
+    fpt += 2 * spec.teacher_cfg.num_params()
   carry, last = loop.run(
       c, workdir, carry,
       loop.Hooks(step=step_fn, host_metrics=host_metrics,

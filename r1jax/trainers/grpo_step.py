@@ -3,10 +3,20 @@
   ROLLOUT (sampler) -> REWARDS (jnp) -> ADVANTAGES -> UPDATES (mu epochs x
   minibatches x micro-batches, all `lax.scan`)
 
-`make_rl_step(spec, tx)` returns `rl_step(state, ref_params, batch, rng)`
+`make_rl_step(spec, tx)` returns `rl_step(state, frozen, batch, rng)`
 for jitting with the state donated. With host rewards (math-verify) the
 same pieces run as two programs: `make_rollout` then `make_learn`, with the
 rewards computed in Python in between.
+
+`frozen` holds the models the step reads but never optimizes, as one
+pytree argument (never constants of the program, never optimizer state):
+{"ref": reference params or None (needed when loss.beta > 0), "teacher":
+teacher params or None (needed when distill_coef > 0)}.
+
+On-policy distillation (distill_coef > 0): the teacher scores the student's
+own samples in one prefill, and coef * (log pi_teacher - log pi_old) per
+token is added to the row's group advantage (`grpo_loss.
+distill_advantages`), through the same clipped loss.
 
 Letters: P prompts, G group size, B = P * G rows, T prompt length, M max
 new tokens, S = T + M, V vocab, n micro-batches.
@@ -49,13 +59,31 @@ class RLSpec:
   dynamic_sampling: bool = False
   cache_dtype: Any = None
   rewards: combine.DeviceRewardSpec | None = None  # None: host rewards
+  # On-policy distillation: weight of the per-token advantage coef *
+  # (teacher logp - old logp) of the sampled tokens; 0 = off.
+  distill_coef: float = 0.0
+  # The teacher's model (any size or architecture sharing the tokenizer);
+  # required when distill_coef > 0.
+  teacher_cfg: ModelConfig | None = None
+
+  def __post_init__(self):
+    if self.distill_coef < 0:
+      raise ValueError(f"RLSpec.distill_coef={self.distill_coef} must be "
+                       ">= 0")
+    if self.distill_coef > 0 and self.teacher_cfg is None:
+      raise ValueError("RLSpec.distill_coef > 0 needs teacher_cfg")
+
+  @property
+  def distills(self) -> bool:
+    return self.distill_coef > 0
 
   @property
   def needs_old(self) -> bool:
     """Learner log-probs at the rollout params, before any update."""
     lc = self.loss
     return (self.updates_per_batch > 1 or self.minibatches > 1
-            or (lc.kl_in_reward and lc.beta > 0) or lc.tis_cap > 0)
+            or (lc.kl_in_reward and lc.beta > 0) or lc.tis_cap > 0
+            or self.distills)
 
   @property
   def needs_ref(self) -> bool:
@@ -137,11 +165,14 @@ def _select_groups(spec: RLSpec, rewards_PxG):
   return idx_P, keep_P[idx_P]
 
 
-def _logp_scan(params, spec: RLSpec, rows: dict, n: int):
-  """Learner log-probs of all rows, n micro-batches at a time, no grad."""
+def _logp_scan(params, spec: RLSpec, rows: dict, n: int,
+               cfg: ModelConfig | None = None):
+  """Log-probs of all rows' completions, n micro-batches at a time, no
+  grad, at the sampling temperature; the learner's unless `cfg` (and
+  `params`) are another model's (the teacher)."""
   def body(_, mb):
-    logp, _ = completion_logp(params, spec.cfg, mb["tokens"], mb["seg"],
-                              mb["pos"], spec.max_new_tokens,
+    logp, _ = completion_logp(params, cfg or spec.cfg, mb["tokens"],
+                              mb["seg"], mb["pos"], spec.max_new_tokens,
                               spec.sampling.temperature)
     return None, jax.lax.stop_gradient(logp)
   split = {k: common.split_rows(rows[k], n)
@@ -151,12 +182,30 @@ def _logp_scan(params, spec: RLSpec, rows: dict, n: int):
   return jnp.swapaxes(logp, 0, 1).reshape(b, -1)  # undo split_rows
 
 
+def _frozen_params(spec: RLSpec, frozen) -> tuple:
+  """(ref, teacher) params from the `frozen` dict; a clear error at trace
+  time when one the spec needs is missing."""
+  frozen = frozen or {}
+  unknown = set(frozen) - {"ref", "teacher"}
+  if unknown:
+    raise ValueError(f"frozen has keys {sorted(unknown)}; allowed: ref, "
+                     "teacher")
+  ref, teacher = frozen.get("ref"), frozen.get("teacher")
+  if spec.needs_ref and ref is None:
+    raise ValueError("loss.beta > 0 needs frozen['ref'] (reference params)")
+  if spec.distills and teacher is None:
+    raise ValueError("distill_coef > 0 needs frozen['teacher'] (teacher "
+                     "params)")
+  return ref, teacher
+
+
 def make_learn(spec: RLSpec, tx):
-  """learn(state, ref_params, prompts, pmask, comp, rewards_B, rng)."""
+  """learn(state, frozen, prompts, pmask, comp, rewards_B, rng)."""
   lc, g, m = spec.loss, spec.group, spec.max_new_tokens
   n_mini, n_micro = spec.minibatches, spec.microbatches
 
-  def learn(state, ref_params, prompts_PxT, pmask_PxT, comp, rewards_B, rng):
+  def learn(state, frozen, prompts_PxT, pmask_PxT, comp, rewards_B, rng):
+    ref_params, teacher_params = _frozen_params(spec, frozen)
     p_o = prompts_PxT.shape[0]
     # 1. GROUPS: truncation options, dynamic sampling.
     r_PxG = rewards_B.reshape(p_o, g)
@@ -181,12 +230,21 @@ def make_learn(spec: RLSpec, tx):
     rows = {"tokens": tokens, "seg": seg, "pos": pos, "mask": mask_BxM,
             "sampler": take(comp.logp_truncated_BxM)}
     n_all = n_mini * n_micro
-    # 2. OLD AND REFERENCE LOG-PROBS (forward passes, only when needed).
+    # 2. OLD, REFERENCE AND TEACHER LOG-PROBS (forward passes, only when
+    # needed). The teacher's are at the sampling temperature too, so that
+    # a teacher equal to the student gives exactly zero signal (Thinking
+    # Machines sample at T = 1: there, the plain teacher distribution).
     if spec.needs_old:
       rows["old"] = _logp_scan(state["params"], spec, rows, n_all)
     if spec.needs_ref:
       rows["ref"] = _logp_scan(ref_params, spec, rows, n_all)
-    # 3. ADVANTAGES (KL-in-reward first, when chosen).
+    if spec.distills:
+      teacher_BxM = _logp_scan(teacher_params, spec, rows, n_all,
+                               spec.teacher_cfg)
+      rows["tok_adv"] = grpo_loss.distill_advantages(
+          teacher_BxM, rows["old"], mask_BxM, spec.distill_coef)
+    # 3. ADVANTAGES (KL-in-reward first, when chosen; distillation's
+    # per-token term is added to the row's group advantage in the loss).
     if lc.beta > 0 and lc.kl_in_reward:
       kl_B = grpo_loss.sequence_kl(rows["old"], rows["ref"], mask_BxM,
                                    lc.kl_estimator)
@@ -203,8 +261,10 @@ def make_learn(spec: RLSpec, tx):
                                   num_seqs=num_seqs, num_tokens=num_tokens,
                                   max_len=lc.max_len,
                                   num_microbatches=n_micro)
+      adv = (mb["adv"][:, None] + mb["tok_adv"] if spec.distills
+             else mb["adv"])
       loss, aux = grpo_loss.policy_loss(
-          logp, old, mb["adv"], mb["mask"], w, lc,
+          logp, old, adv, mb["mask"], w, lc,
           ref_logp_BxT=mb.get("ref"), sampler_logp_BxT=mb["sampler"])
       aux = dict(aux, entropy_sum=jnp.sum(jnp.where(mb["mask"] > 0, ent,
                                                     0.0)))
@@ -268,14 +328,23 @@ def make_learn(spec: RLSpec, tx):
         "tokens_generated": comp.length_B.sum(),
         "bad_steps": state["bad_steps"],
     })
+    if spec.distills:
+      # Over the loss's real tokens: k1 estimate of KL(student || teacher)
+      # at the rollout params, and the teacher's mean log-prob.
+      real = mask_BxM > 0
+      n_real = jnp.maximum(real.sum(), 1)
+      msum = lambda x: jnp.where(real, x, 0.0).sum()  # noqa: E731
+      metrics["distill/reverse_kl"] = msum(rows["old"] - teacher_BxM) / n_real
+      metrics["distill/teacher_logp"] = msum(teacher_BxM) / n_real
     return state, metrics
 
   return learn
 
 
 def make_rl_step(spec: RLSpec, tx):
-  """rl_step(state, ref_params, batch, rng) -> (state, metrics, extras).
+  """rl_step(state, frozen, batch, rng) -> (state, metrics, extras).
 
+  `frozen`: {"ref": params or None, "teacher": params or None}.
   `batch`: prompts_PxT, pmask_PxT (P = oversampled prompts), `answers`
   (dict of per-prompt arrays from the task's device_answer) and `class_V`.
   `extras`, per rollout row [B]: `tokens` [B, M], `length`, `truncated`,
@@ -285,7 +354,7 @@ def make_rl_step(spec: RLSpec, tx):
     raise ValueError("make_rl_step needs device rewards (spec.rewards)")
   rollout, learn = make_rollout(spec), make_learn(spec, tx)
 
-  def rl_step(state, ref_params, batch, rng):
+  def rl_step(state, frozen, batch, rng):
     k_sample, k_learn = jax.random.split(rng)
     comp = rollout(state["params"], batch["prompts"], batch["pmask"],
                    k_sample)
@@ -294,7 +363,7 @@ def make_rl_step(spec: RLSpec, tx):
     total_B, parts = combine.score(spec.rewards, comp.tokens_BxM,
                                    comp.mask_BxM, comp.truncated_B, answers,
                                    batch["class_V"])
-    state, metrics = learn(state, ref_params, batch["prompts"],
+    state, metrics = learn(state, frozen, batch["prompts"],
                            batch["pmask"], comp, total_B, k_learn)
     for name, v in parts.items():
       metrics[f"reward/{name}"] = v.mean()

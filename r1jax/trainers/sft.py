@@ -114,7 +114,10 @@ def validate(c) -> None:
     raise ValueError(f"config.data.batch_size={d.batch_size} is not "
                      f"divisible by config.data.microbatches="
                      f"{d.microbatches}")
-  if c.steps < 1:
+  if c.get("epochs", 0) < 0:
+    raise ValueError(f"config.epochs={c.epochs} must be >= 0 (0: use "
+                     "config.steps)")
+  if c.steps < 1 and not c.get("epochs", 0):
     raise ValueError(f"config.steps={c.steps} must be >= 1")
   for name, e in c.evals.items():
     evaluators.validate(f"config.evals.{name}", e)
@@ -183,6 +186,18 @@ def _streamed(c, workdir: str):
   return data, tok
 
 
+def total_steps(c, data) -> int:
+  """Optimizer updates: config.steps, or config.epochs passes over `data`
+  (whole batches, rounded up)."""
+  epochs = c.get("epochs", 0)
+  if not epochs:
+    return int(c.steps)
+  steps = int(np.ceil(epochs * data.num_batches_per_epoch))
+  logging.info("config.epochs=%s x %d batches per epoch = %d steps", epochs,
+               data.num_batches_per_epoch, steps)
+  return steps
+
+
 def run(c, workdir: str) -> dict:
   validate(c)
   common.write_config(c, workdir)
@@ -195,7 +210,8 @@ def run(c, workdir: str) -> dict:
     data, tok = _in_memory(c, workdir)
   cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   ckpt_lib.save_model_config(workdir, cfg)
-  tx, sched = common.make_optimizer(c.optim, c.steps)
+  steps = total_steps(c, data)
+  tx, sched = common.make_optimizer(c.optim, steps)
   carry = {"train": common.init_state(params, tx)}
   step_jit = jax.jit(make_sft_step(cfg, tx, d.microbatches),
                      donate_argnums=(0,))
@@ -229,7 +245,7 @@ def run(c, workdir: str) -> dict:
         c, workdir, carry,
         loop.Hooks(step=step_fn, host_metrics=host_metrics,
                    evaluate=evaluate if protocols else None),
-        total_steps=c.steps,
+        total_steps=steps,
         tokens_per_step=lambda m: d.batch_size * d.seq_len,
         flops_per_token=6 * cfg.num_params())
   finally:

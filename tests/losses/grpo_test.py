@@ -51,8 +51,9 @@ def _np_advantages(rewards, kind, eps):
   return adv
 
 
-def _np_loss(cfg, d, logp=None):
-  """(loss, metrics) for the whole batch as one micro-batch, float64."""
+def _np_loss(cfg, d, logp=None, tok_adv=None):
+  """(loss, metrics) for the whole batch as one micro-batch, float64;
+  `tok_adv` [B, T]: a per-token term added to each row's advantage."""
   logp = d["logp"] if logp is None else logp
   adv = _np_advantages(d["rewards"], cfg.advantage, cfg.adv_eps)
   total, sums, ntok = 0.0, {}, 0
@@ -61,12 +62,12 @@ def _np_loss(cfg, d, logp=None):
   row_losses = []
   for i in range(B):
     n = LENGTHS[i]
-    a = adv[i]
     if n:
       s = np.exp(np.mean([logp[i, t] - d["old"][i, t] for t in range(n)]))
     row = 0.0
     for t in range(n):
       ntok += 1
+      a = adv[i] + (0.0 if tok_adv is None else tok_adv[i, t])
       r = s if cfg.ratio_level != "token" else np.exp(
           logp[i, t] - d["old"][i, t])
       clipped = min(max(r, 1 - cfg.eps_low), 1 + cfg.eps_high)
@@ -113,11 +114,13 @@ def _pad(x, mask, fill):
   return jnp.asarray(np.where(mask, x, fill), jnp.float32)
 
 
-def _module_loss(cfg, d, logp=None):
+def _module_loss(cfg, d, logp=None, tok_adv=None):
   mask = d["mask"]
   logp = _pad(d["logp"], mask, -np.inf) if logp is None else logp
   adv_B = losses.advantages(jnp.asarray(d["rewards"], jnp.float32),
                             cfg.advantage, cfg.adv_eps).reshape(B)
+  if tok_adv is not None:  # [B, T], NaN in padding
+    adv_B = adv_B[:, None] + _pad(tok_adv, mask, np.nan)
   w = losses.token_weights(jnp.asarray(mask, jnp.int32), cfg.aggregation,
                            num_seqs=B, num_tokens=int(mask.sum()),
                            max_len=cfg.max_len)
@@ -163,6 +166,59 @@ def test_loss_and_metrics_match_numpy(name):
     np.testing.assert_allclose(got.pop(k), v, rtol=1e-5, atol=1e-6,
                                err_msg=k)
   assert not got, f"metrics without a reference: {sorted(got)}"
+
+
+@pytest.mark.parametrize("name", ["grpo", "gspo_wide", "dual_clip", "tis"])
+def test_per_token_advantage_matches_numpy(name):
+  """A [B, T] advantage (the row's plus a per-token term, as on-policy
+  distillation gives): loss, gradient and the clip metrics, which count
+  each token by its own advantage's sign."""
+  cfg, d = _cfg(name), _data()
+  tok_adv = np.random.default_rng(1).normal(0.0, 1.5, (B, T))
+  want_loss, want = _np_loss(cfg, d, tok_adv=tok_adv)
+  loss, aux = _module_loss(cfg, d, tok_adv=tok_adv)
+  got = losses.finalize_aux(losses.reduce_aux([aux]))
+  np.testing.assert_allclose(loss, want_loss, rtol=1e-5, atol=1e-6)
+  for k, v in want.items():
+    np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+  # Signs differ within rows, so the per-token clip counts differ from
+  # the per-row ones.
+  assert want["clip_high_mean"] != _np_loss(cfg, d)[1]["clip_high_mean"]
+  logp = _pad(d["logp"], d["mask"], -np.inf)
+  g = jax.grad(lambda lp: _module_loss(cfg, d, lp, tok_adv)[0])(logp)
+  assert np.isfinite(np.asarray(g)).all()
+
+
+def test_row_advantage_as_a_column_is_the_same_loss():
+  cfg, d = _cfg("grpo"), _data()
+  zeros = np.zeros((B, T))
+  (l1, a1), (l2, a2) = _module_loss(cfg, d), _module_loss(cfg, d,
+                                                          tok_adv=zeros)
+  np.testing.assert_allclose(l1, l2, rtol=1e-6)
+  for k in a1:
+    np.testing.assert_allclose(a1[k], a2[k], rtol=1e-6, err_msg=k)
+  with pytest.raises(ValueError, match=r"advantage of shape \(3,\)"):
+    losses.policy_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones(3),
+                       jnp.ones((2, 3)), jnp.ones((2, 3)),
+                       losses.make_config("dapo"))
+
+
+def test_distill_advantages_match_numpy():
+  """coef * (teacher - student) at real tokens, 0 at padding (whatever
+  the log-probs hold there), no gradient."""
+  d = _data()
+  teacher = d["ref"]
+  got = grpo.distill_advantages(_pad(teacher, d["mask"], -np.inf),
+                                _pad(d["logp"], d["mask"], np.nan),
+                                jnp.asarray(d["mask"], jnp.int32), 0.5)
+  want = np.zeros((B, T))
+  for i in range(B):
+    for t in range(LENGTHS[i]):
+      want[i, t] = 0.5 * (teacher[i, t] - d["logp"][i, t])
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  g = jax.grad(lambda s: grpo.distill_advantages(
+      jnp.zeros((B, T)), s, jnp.ones((B, T)), 1.0).sum())(jnp.ones((B, T)))
+  assert not np.asarray(g).any()
 
 
 def test_data_exercises_every_branch():

@@ -157,3 +157,18 @@ def test_think_opened_follows_the_template(template, opened, tmp_path,
   options = reward_total.with_template(c.reward_options.to_dict(), opened)
   for name in ("format", "language", "reflection"):
     assert options[name]["think_opened"] is opened
+
+
+@pytest.mark.parametrize("variant", ["tiny", *r1_zero_config.ACCELERATOR])
+def test_distillation_is_off_in_every_variant(variant):
+  """config.distill (on-policy distillation, tests/trainers/
+  distill_step_test.py) exists in every variant, off: no teacher, coef 0."""
+  c = r1_zero_config.get_config(variant)
+  assert (c.distill.teacher, c.distill.coef) == ("", 0.0)
+
+
+def test_negative_distill_coef_names_the_field(tok_path):
+  c = util.grpo_config(tok_path, **{"distill.coef": -1.0})
+  with pytest.raises(ValueError, match=r"config\.distill\.coef=-1\.0 must "
+                     r"be >= 0"):
+    grpo.validate(c)

@@ -66,7 +66,8 @@ def _lowered_learner(c):
   learn = jax.jit(grpo_step.make_learn(spec, tx), donate_argnums=(0,))
   key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=rep)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    return learn.lower(state, params, arr((p, t), jnp.int32),
+    frozen = {"ref": params, "teacher": None}
+    return learn.lower(state, frozen, arr((p, t), jnp.int32),
                        arr((p, t), jnp.int32), comp,
                        arr((b,), jnp.float32), key)
 

@@ -53,13 +53,13 @@ def _run(spec, mesh, steps=1, tx=None):
   params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
                                   jax.random.key(0), mesh)
   state = common.init_state(params, tx)
-  ref = jax.tree.map(jnp.copy, params)
+  frozen = {"ref": jax.tree.map(jnp.copy, params), "teacher": None}
   batch = _batch(mesh, spec.num_prompts * (2 if spec.dynamic_sampling
                                            else 1))
   fn = jax.jit(grpo_step.make_rl_step(spec, tx))
   with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
     for s in range(steps):
-      state, metrics, _ = fn(state, ref, batch,
+      state, metrics, _ = fn(state, frozen, batch,
                              jax.random.fold_in(jax.random.key(1), s))
   return jax.device_get(state["params"]), jax.device_get(metrics)
 
@@ -124,8 +124,8 @@ def test_two_programs_equal_one():
     total_B, _ = combine.score(REWARDS, comp.tokens_BxM, comp.mask_BxM,
                                comp.truncated_B, answers, batch["class_V"])
     state, m = jax.jit(grpo_step.make_learn(spec, tx))(
-        state, jax.tree.map(jnp.copy, params), batch["prompts"],
-        batch["pmask"], comp, total_B, k_learn)
+        state, {"ref": jax.tree.map(jnp.copy, params), "teacher": None},
+        batch["prompts"], batch["pmask"], comp, total_B, k_learn)
   _close(one_params, jax.device_get(state["params"]), 1e-6)
   np.testing.assert_allclose(one_m["loss"], m["loss"], rtol=1e-5)
 
@@ -143,7 +143,8 @@ def test_dynamic_sampling_keeps_groups_with_signal():
     # Of 8 oversampled groups only groups 1, 4 and 6 have unequal rewards.
     r = np.zeros((2 * P, G), np.float32)
     r[1, 0], r[4, 2], r[6, 1] = 1.0, 1.0, 2.0
-    _, m = jax.jit(learn)(common.init_state(params, optax.sgd(0.0)), None,
+    frozen = {"ref": None, "teacher": None}
+    _, m = jax.jit(learn)(common.init_state(params, optax.sgd(0.0)), frozen,
                           batch["prompts"], batch["pmask"], comp,
                           jnp.asarray(r.reshape(-1)), jax.random.key(4))
   assert m["kept_frac"] == pytest.approx(3 / P)
@@ -193,8 +194,8 @@ def test_tis_weight_uses_the_truncated_behaviour_distribution():
         params, batch["prompts"], batch["pmask"], jax.random.key(3))
     r = jnp.arange(P * G, dtype=jnp.float32) % 3
     _, m = jax.jit(grpo_step.make_learn(spec, tx))(
-        common.init_state(params, tx), None, batch["prompts"],
-        batch["pmask"], comp, r, jax.random.key(4))
+        common.init_state(params, tx), {"ref": None, "teacher": None},
+        batch["prompts"], batch["pmask"], comp, r, jax.random.key(4))
   c = jax.device_get(comp)
   real = c.mask_BxM > 0
   want = np.minimum(np.exp(c.logp_BxM - c.logp_truncated_BxM), 2.0)[real]

@@ -200,3 +200,32 @@ def test_fields_added_since_the_run_unset_are_not_changes(tmp_path):
   c2 = util.sft_config_tiny(**{"data.train_file": "x.jsonl"})
   assert runinfo.changes(c2, w) == {
       "data.train_file": ("(absent)", "x.jsonl")}
+
+
+def test_a_run_from_before_the_distill_block_resumes_with_it_off(tmp_path,
+                                                                 tok_path):
+  """A grpo workdir written before config.distill existed (no distill
+  fields in its fingerprint) resumes with the default block (teacher "",
+  coef 0.0: runinfo.ADDED_OFF); turning distillation on is a change."""
+  c = util.grpo_config(tok_path)
+  assert (c.distill.teacher, c.distill.coef) == ("", 0.0)
+  w = str(tmp_path / "rl")
+  runinfo.record(c, w)
+  os.makedirs(os.path.join(w, "checkpoints", "1"))
+  path = os.path.join(w, runinfo.FINGERPRINT)
+  fp = json.load(open(path))
+  assert fp["fields"].pop("distill.coef") == 0.0
+  assert fp["fields"].pop("distill.teacher") == ""
+  with open(path, "w") as f:
+    json.dump(fp, f)
+  assert runinfo.changes(c, w) == {}
+  runinfo.check([(c, w, "")])
+  on = util.grpo_config(tok_path, **{"distill.coef": 1.0,
+                                     "distill.teacher": "/t"})
+  assert runinfo.changes(on, w) == {
+      "distill.coef": ("(absent)", 1.0),
+      "distill.teacher": ("(absent)", "/t")}
+  # The demo nests the grpo config: matched by dotted tail.
+  added_off = runinfo._added_off  # pylint: disable=protected-access
+  assert added_off("grpo.distill.coef") == 0.0
+  assert added_off("grpo.distill.teacher") == ""
