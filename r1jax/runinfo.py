@@ -80,9 +80,10 @@ NOT_RESULTS = (
     "eval.every",
     # The eval runner draws each sample with its own key: rows per sampler
     # call do not change what is sampled; the checker's time limit only
-    # matters for answers that hang math-verify.
-    "eval.batch_rows",
-    "eval.math_timeout_s",
+    # matters for answers that hang math-verify. (Trainers' eval.*, and the
+    # eval and generate stages' own fields.)
+    "batch_rows",
+    "math_timeout_s",
 )
 
 # Fields added to the configs after runs were made, with the value that is

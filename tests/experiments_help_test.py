@@ -42,6 +42,9 @@ def test_reward_ablation_lists_every_arm_and_default():
     ("experiments/prepare_sft.py",
      ["--records_per_shard", "(default: sft)", "--process_index",
       "open-r1/OpenR1-Math-220k", "metadata.json"]),
+    ("experiments/distill_vs_rl.py",
+     ["--teacher", "(default: cpu)", "(default: rl,sft,onpolicy)",
+      "(default: 0)", "rejection-sampled", "reverse KL"]),
     ("experiments/benchmarks/sft_input_bench.py",
      ["(default: 20000000)", "(default: 4)", "peak RSS", "(default: 300)"]),
 ])

@@ -1,7 +1,9 @@
 """The R1-Zero CPU demo (stage r1_zero_demo), shortened (`:short`, ~3 min
 on 2 cores): GRPO must beat the pretrained base model on the same held-out
 prompts by far more than the evaluation noise, and a second run must reuse
-the cached base model."""
+the cached base model. Then the demo's model teaches a smaller student
+(experiments/distill_vs_rl.py, shortened): SFT on its rejection-sampled
+traces and on-policy distillation must both beat the student's base."""
 import json
 import os
 import subprocess
@@ -58,6 +60,28 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
   # preset's values filled in) and the code version.
   assert again["config"]["grpo"]["loss"]["eps_low"] == 0.2
   assert again["config"]["seed"] == 0 and again["code_version"]
+
+  # The demo's model teaches a 4x smaller student (distill_vs_rl.py).
+  out = str(tmp_path / "distill")
+  flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                   if "xla_force_host_platform_device_count" not in f)
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
+  r = subprocess.run(
+      [sys.executable, "experiments/distill_vs_rl.py", f"--workdir={out}",
+       f"--teacher={workdir}", "--variant=short", "--arms=sft,onpolicy"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
+  with open(os.path.join(out, "distill.json")) as f:
+    res = json.load(f)["results"]
+  # Gains over the student base in paired standard errors (the same 256
+  # held-out problems x 8 samples). Measured (seed 0, this teacher): base
+  # 0.140; SFT on the teacher's traces 0.597 (+0.457, 18.8 s.e.);
+  # on-policy distillation 0.265 (+0.125, 6.7 s.e.). A student that learns
+  # nothing is within ~1 s.e.
+  assert res["sft"]["gain_in_stderr"] > 3, res
+  assert res["onpolicy"]["gain_in_stderr"] > 3, res
+  assert res["teacher"]["pass@1"] > res["student_base"]["pass@1"], res
+  assert os.path.getsize(os.path.join(out, "distill.png")) > 0
 
   # Another seed in the same workdir: refused before anything runs (the
   # cached base and the RL run were made with seed 0), naming the fields.
