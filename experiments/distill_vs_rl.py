@@ -7,10 +7,11 @@ r"""Distillation vs RL for a small student, on a CPU (R1 Table 6 in miniature).
 
 The teacher is the R1-Zero demo's RL model (configs/r1_zero_demo.py; run
 into WORKDIR/teacher unless --teacher names a finished demo workdir). The
-student is a smaller model (`student_overrides` below) pretrained on the
+student is a smaller model (--student, `STUDENTS` below) pretrained on the
 same corpus with the teacher's tokenizer into WORKDIR/student_base. From
 that one base, three arms:
-- rl: R1-Zero GRPO on the student (the demo's GRPO settings);
+- rl: R1-Zero GRPO on the student (the demo's GRPO settings, rollouts at
+  T 0.6: `VARIANTS`);
 - sft: the teacher rejection-samples the training prompts (`generate`: k
   samples per prompt, correct answers only, one kept per prompt), the
   student is fine-tuned on what was kept (`sft`);
@@ -51,10 +52,15 @@ ARM_HELP = {
     "onpolicy": "on-policy distillation: per-token reverse KL to the teacher "
                 "as the GRPO advantage, no reward",
 }
-# The student: the demo's model (4 layers, width 128, ~0.9M parameters)
-# at half the depth (~0.5M parameters); ours.
-STUDENT = dict(num_layers=2, embed_dim=128, num_heads=4, num_kv_heads=2,
-               head_dim=32, mlp_dim=384, max_seq_len=512)
+# The student, the demo's model (4 layers, width 128, ~0.9M parameters)
+# made smaller (ModelConfig overrides); ours. `half`: half the depth
+# (~0.5M); `narrow`: half the depth and half the width (~0.2M).
+STUDENTS = {
+    "half": dict(num_layers=2, embed_dim=128, num_heads=4, num_kv_heads=2,
+                 head_dim=32, mlp_dim=384, max_seq_len=512),
+    "narrow": dict(num_layers=2, embed_dim=64, num_heads=2, num_kv_heads=1,
+                   head_dim=32, mlp_dim=192, max_seq_len=512),
+}
 # Per variant: student pretraining steps; GRPO steps, learning rate (the
 # demo's) and rollout temperature of the rl and onpolicy arms; training
 # prompts the teacher samples (k each); SFT steps; held-out problems. The
@@ -78,11 +84,11 @@ def demo_config(variant: str, seed: int):
   return c
 
 
-def student_base_config(d, teacher_dir: str, v: dict):
+def student_base_config(d, teacher_dir: str, v: dict, student: str):
   """The demo's pretraining, a smaller model, the teacher's tokenizer."""
   pre, _ = demo.sub_configs(d)
   pre.tokenizer = os.path.join(teacher_dir, "base", "tokenizer.model")
-  pre.model.overrides.update(STUDENT)
+  pre.model.overrides.update(STUDENTS[student])
   pre.steps = v["pretrain_steps"]
   # Every held-out problem is left out of the student's corpus (the demo
   # leaves out its own 128).
@@ -163,7 +169,8 @@ def _finished(workdir: str) -> bool:
   return os.path.exists(os.path.join(workdir, "final_metrics.json"))
 
 
-def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int):
+def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int,
+        student: str = "half"):
   v = VARIANTS[variant]
   d = demo_config(variant, seed)
   times = {}
@@ -177,7 +184,7 @@ def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int):
   base = os.path.join(workdir, "student_base")
   t = time.time()
   if not _finished(base):
-    sft.run(student_base_config(d, teacher_demo, v), base)
+    sft.run(student_base_config(d, teacher_demo, v, student), base)
   times["student_base"] = time.time() - t
   models = {"teacher": teacher, "student_base": base}
   for arm in arms:
@@ -212,7 +219,7 @@ def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int):
     results["sft"]["traces_kept"] = rep["kept"]
     results["sft"]["traces_sampled"] = rep["total"]
   out = {"variant": variant, "seed": seed, "settings": v,
-         "student": STUDENT, "heldout_problems": v["heldout"],
+         "student": student, "student_model": STUDENTS[student], "heldout_problems": v["heldout"],
          "k": EVAL_K, "results": results, "wall_time_s": times}
   with open(os.path.join(workdir, "distill.json"), "w") as f:
     json.dump(out, f, indent=2)
@@ -247,8 +254,8 @@ def plot(out: dict, path: str) -> None:
   fig, ax = plt.subplots(figsize=(6, 3.5))
   ax.bar(names, y, yerr=err, capsize=4, color="tab:blue")
   ax.set_ylabel(f"held-out pass@1 (k={out['k']}, T=0.6)")
-  ax.set_title(f"distillation vs RL, student {out['variant']}, seed "
-               f"{out['seed']}")
+  ax.set_title(f"distillation vs RL: {out['student']} student, "
+               f"{out['variant']}, seed {out['seed']}")
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -268,6 +275,9 @@ def main():
   ap.add_argument("--arms", default=",".join(ARMS),
                   help=f"comma-separated arms (default: {','.join(ARMS)})")
   ap.add_argument("--seed", type=int, default=0, help="(default: 0)")
+  ap.add_argument("--student", default="half", choices=tuple(STUDENTS),
+                  help="the student's size (default: half): half = the "
+                       "demo's model at half depth, narrow = also half width")
   ap.add_argument("--rl_steps", type=int, default=None,
                   help="GRPO steps of the rl and onpolicy arms (default: the "
                        "variant's, 40 for cpu)")
@@ -284,7 +294,7 @@ def main():
     VARIANTS[a.variant]["rl_steps"] = a.rl_steps
   if a.rl_lr is not None:
     VARIANTS[a.variant]["rl_lr"] = a.rl_lr
-  run(a.workdir, a.teacher, a.variant, arms, a.seed)
+  run(a.workdir, a.teacher, a.variant, arms, a.seed, a.student)
 
 
 if __name__ == "__main__":
