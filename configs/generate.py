@@ -48,6 +48,11 @@ FILTERS = ("summary", "correct", "language", "long_paragraph", "code_block",
            "decontaminate")
 
 
+# Synthetic tasks' chain (the variants named after a task).
+TASK_FILTERS = ("correct", "long_paragraph", "code_block", "length",
+                "trim_after_answer", "dedupe")
+
+
 def _task_names():
   from r1jax.data import tasks  # pylint: disable=g-import-not-at-top
   return tasks.names()
@@ -152,9 +157,11 @@ def get_config(arg=None):
     c.prompts = e
     c.batch_rows = 64
     c.model.param_dtype = c.model.dtype = "float32"
-    # R1-Zero's template has no think summary after </think>; no CJK.
-    c.filters = tuple(f for f in FILTERS
-                      if f not in ("summary", "decontaminate"))
+    # Synthetic tasks: R1-Zero's template puts the answer in <answer>, not
+    # in a summary after </think>; their chains of thought are mostly
+    # numbers and symbols, which `language` (no words: 0) and `repetition`
+    # would reject; no benchmark to decontaminate against.
+    c.filters = TASK_FILTERS
   if a.variant == "demo":
     c.prompts.task_count = 16
     c.prompts.max_new_tokens = 16

@@ -233,3 +233,22 @@ def test_decontamination_against_a_benchmark_file(tmp_path):
         for s in _rows(tmp_path / "w" / "generations.jsonl")}
   assert by == {"leak": "decontaminate", "clean": None}
   assert os.path.exists(tmp_path / "w" / "filter_report.md")
+
+
+def test_task_variant_keeps_correct_numeric_chains_of_thought(tmp_path):
+  """A synthetic task's default chain keeps a correct R1-Zero-style trace
+  whose CoT is numbers and symbols (no words for the language filter)."""
+  c = generate_config.get_config("arithmetic")
+  c.tokenizer = util.tokenizer(str(tmp_path))
+  c.prompts.task_count, c.prompts.n = 3, 2
+  from r1jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  exs = evaluators.load_examples(c.prompts)
+  cfile = tmp_path / "c.jsonl"
+  cfile.write_text("".join(json.dumps({"id": e["id"], "completions": [
+      f" <think> 2+5=7. 7-1=6. </think> <answer> {e['answer']} </answer>",
+      " <think> 2+5=8. </think> <answer> -12345 </answer>"]}) + "\n"
+      for e in exs))
+  c.prompts.completions_file, c.prompts.think_opened = str(cfile), "false"
+  generate.run(c, str(tmp_path / "w"))
+  gens = _rows(tmp_path / "w" / "generations.jsonl")
+  assert [g["rejected_by"] for g in gens] == [None, "correct"] * 3
