@@ -105,7 +105,7 @@ def get_config(arg=None):
   c.prompts = p
 
   # REWARDS recorded with every sample (r1jax/rewards registry): weighted
-  # ones make up `reward_total` (what `select_by=total` ranks), those in
+  # ones make up `total` (what `select_by=total` ranks), those in
   # `reward_report` are recorded with weight 0. Correctness, the filter's
   # criterion, is the eval scorer's (only the text after the last </think>
   # is scored) and is recorded as the reward `correct`.

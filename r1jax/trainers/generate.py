@@ -34,7 +34,7 @@ from absl import logging
 from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
-from r1jax.data import benchmarks, jsonl, templates
+from r1jax.data import benchmarks, templates
 from r1jax.evaluation import evaluators, external, passk, runner, scoring
 from r1jax.rejection import chain as chain_lib
 from r1jax.rejection import filters as filters_lib
@@ -143,8 +143,9 @@ def _majority(examples, records, n: int, min_fraction: float,
 
 
 def _rewards(c, examples, records, n: int, think_opened: bool) -> None:
-  """Registry rewards of every sample, `reward_total` (the weighted sum)
-  and the scorer's correctness as reward `correct`. In place."""
+  """Registry rewards of every sample, their weighted sum as `total` and
+  the scorer's correctness as `correct`, in `record["rewards"]`. In
+  place."""
   exs = [dict(examples[p], answer=records[p * n]["reference"] or "")
          for p in range(len(examples)) for _ in range(n)]
   batch = reward_registry.RewardBatch(
@@ -158,8 +159,8 @@ def _rewards(c, examples, records, n: int, think_opened: bool) -> None:
   total, _ = reward_total.summarize(results, c.rewards, len(batch))
   for i, r in enumerate(records):
     r["rewards"] = {"correct": float(r["correct"]),
-                    **{k: float(v.values_B[i]) for k, v in results.items()}}
-    r["reward_total"] = float(total[i])
+                    **{k: float(v.values_B[i]) for k, v in results.items()},
+                    "total": float(total[i])}
 
 
 def _decontamination_index(c):
@@ -234,8 +235,6 @@ def _postprocess(c, workdir, protocol: runner.Protocol, records,
   samples, counts = chain_lib.apply(records, tuple(c.filters),
                                     c.filter_options.to_dict(),
                                     think_opened=think, extra=extra)
-  for s in samples:
-    s["rewards"]["total"] = s["reward_total"]
   samples = chain_lib.select(samples, c.max_per_prompt, by=c.select_by,
                             seed=c.seed)
   counts = chain_lib.add_selection(counts, samples)
