@@ -12,9 +12,6 @@ id -> piece mapping); the teacher may differ in size or architecture.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from r1jax import checkpoint as ckpt_lib
 from r1jax import tokenizers as tok_lib
 from r1jax.models.transformer import ModelConfig
@@ -70,12 +67,6 @@ def pieces(tok: tok_lib.Tokenizer) -> list[str]:
         with_added_tokens=True).items()}
     return [by_id.get(i, "") for i in range(tok.vocab_size)]
   return tok.token_texts()
-
-
-def vocab_digest(tok: tok_lib.Tokenizer) -> str:
-  """A hash of `pieces`: equal for tokenizers that map ids alike."""
-  text = json.dumps(pieces(tok), ensure_ascii=False)
-  return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_tokenizer(student: tok_lib.Tokenizer, teacher: tok_lib.Tokenizer,
