@@ -14,6 +14,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from r1jax import checkpoint
+from tests.cpu_flags import xla_flags
 from r1jax import sharding as shd
 from r1jax.models import presets
 from r1jax.models.transformer import init_params
@@ -235,7 +236,7 @@ def test_two_processes(tmp_path):
     port = s.getsockname()[1]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": root,
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+         "XLA_FLAGS": xla_flags(2)}
   procs = [subprocess.Popen(
       [sys.executable, __file__, str(i), str(port), str(tmp_path / "ckpt")],
       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

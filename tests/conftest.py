@@ -1,9 +1,9 @@
 """Test setup: 8 simulated CPU devices, set before JAX is first imported."""
 import os
 
-os.environ.setdefault("XLA_FLAGS", "")
-if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
-  os.environ["XLA_FLAGS"] += " --xla_force_host_platform_device_count=8"
+from tests.cpu_flags import xla_flags  # pylint: disable=g-import-not-at-top
+
+os.environ["XLA_FLAGS"] = xla_flags(8, os.environ.get("XLA_FLAGS", ""))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Reference tests compare float32 numbers; keep matmuls exact on CPU.
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")

@@ -6,13 +6,14 @@ import sys
 import jax
 
 from r1jax import doctor
+from tests.cpu_flags import xla_flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _doctor(*args):
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
+             XLA_FLAGS=xla_flags(8))
   return subprocess.run([sys.executable, "-m", "r1jax.doctor", *args],
                         cwd=_ROOT, env=env, capture_output=True, text=True,
                         timeout=300)

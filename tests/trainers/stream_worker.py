@@ -9,7 +9,9 @@ import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+from tests.cpu_flags import xla_flags  # pylint: disable=g-import-not-at-top
+
+os.environ["XLA_FLAGS"] = xla_flags(4)
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 
