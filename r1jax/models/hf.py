@@ -5,13 +5,18 @@ shardings: every host reads the files itself and places only the shards its
 own devices hold, so no device ever holds a full copy of the model and host
 memory peaks at one (layer-stacked) parameter. `save` writes a directory that
 `transformers.AutoModelForCausalLM.from_pretrained` loads.
+
+Scalar reward models (`Qwen2ForSequenceClassification` /
+`LlamaForSequenceClassification`, num_labels 1) load as reward.py params
+(`score.weight` [1, D] -> "score" [D], no lm_head); `save` of such params
+writes a directory that `AutoModelForSequenceClassification` loads.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -22,9 +27,16 @@ from safetensors.numpy import save_file
 
 from r1jax import sharding as shd
 from r1jax.models import hf_fields
+from r1jax.models import reward
 from r1jax.models.transformer import ModelConfig, init_params
 
 ARCHITECTURES = {"Qwen2ForCausalLM": "qwen2", "LlamaForCausalLM": "llama"}
+# Scalar reward models: the same decoder, `score.weight` instead of lm_head.
+RM_ARCHITECTURES = {"Qwen2ForSequenceClassification": "qwen2",
+                    "LlamaForSequenceClassification": "llama"}
+_ALL_ARCHITECTURES = {**ARCHITECTURES, **RM_ARCHITECTURES}
+_MAP = hf_fields.TENSORS
+_L = hf_fields.LAYER
 
 
 class HFFormatError(ValueError):
@@ -58,10 +70,16 @@ def config_from_hf(hf: dict, path: str = "config.json",
   archs = hf.get("architectures") or []
   family = {"qwen2": "qwen2", "llama": "llama"}.get(hf.get("model_type"))
   for a in archs:
-    if a not in ARCHITECTURES:
+    if a not in _ALL_ARCHITECTURES:
       raise HFFormatError(f"{path}: architecture {a!r} is not supported "
-                          f"(supported: {sorted(ARCHITECTURES)})")
-    family = ARCHITECTURES[a]
+                          f"(supported: {sorted(_ALL_ARCHITECTURES)})")
+    family = _ALL_ARCHITECTURES[a]
+  if is_reward_config(hf) and _num_labels(hf) != 1:
+    raise HFFormatError(
+        f"{path}: {archs[0]} with num_labels={_num_labels(hf)} (from "
+        f"id2label={hf.get('id2label')!r}, num_labels="
+        f"{hf.get('num_labels')!r}); r1jax reads scalar reward models only, "
+        "num_labels must be 1")
   if family is None:
     raise HFFormatError(f"{path}: model_type {hf.get('model_type')!r} is not "
                         "supported (supported: qwen2, llama)")
@@ -88,9 +106,44 @@ def config_from_hf(hf: dict, path: str = "config.json",
   return ModelConfig(**{**kw, **overrides})
 
 
-def config_to_hf(cfg: ModelConfig, dtype: str = "float32") -> dict:
-  """config.json contents (classic rope_theta/rope_scaling fields)."""
-  arch = {v: k for k, v in ARCHITECTURES.items()}[cfg.family]
+def _num_labels(hf: dict) -> int:
+  """As transformers counts them: id2label wins; 2 when nothing is said."""
+  if hf.get("id2label"):
+    return len(hf["id2label"])
+  return int(hf.get("num_labels", hf.get("_num_labels", 2)))
+
+
+def is_reward_config(hf: dict) -> bool:
+  """Whether a parsed config.json names a *ForSequenceClassification."""
+  return any(a in RM_ARCHITECTURES for a in hf.get("architectures") or [])
+
+
+def _read_config(model_dir: str) -> tuple[dict, str]:
+  cfg_path = os.path.join(model_dir, "config.json")
+  try:
+    with open(cfg_path) as f:
+      return json.load(f), cfg_path
+  except FileNotFoundError as e:
+    raise HFFormatError(f"{cfg_path}: file not found") from e
+  except json.JSONDecodeError as e:
+    raise HFFormatError(f"{cfg_path}: not valid JSON ({e})") from e
+
+
+def is_reward_model(model_dir: str) -> bool:
+  """Whether `model_dir` holds a scalar reward model (vs a causal LM)."""
+  return is_reward_config(_read_config(model_dir)[0])
+
+
+def config_to_hf(cfg: ModelConfig, dtype: str = "float32", *,
+                 reward_model: bool = False,
+                 pad_token_id: int | None = None) -> dict:
+  """config.json contents (classic rope_theta/rope_scaling fields).
+
+  `reward_model`: a `<Family>ForSequenceClassification` with one label.
+  `pad_token_id` (written when given): transformers' sequence classifiers
+  read the score at the last token that is not this id."""
+  archs = RM_ARCHITECTURES if reward_model else ARCHITECTURES
+  arch = {v: k for k, v in archs.items()}[cfg.family]
   hf = {
       "architectures": [arch], "model_type": cfg.family,
       "vocab_size": cfg.vocab_size, "hidden_size": cfg.embed_dim,
@@ -108,58 +161,15 @@ def config_to_hf(cfg: ModelConfig, dtype: str = "float32") -> dict:
     hf["rope_scaling"] = {"rope_type": "llama3", "factor": f,
                           "low_freq_factor": lo, "high_freq_factor": hi,
                           "original_max_position_embeddings": orig}
+  if reward_model:
+    hf.update(id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0})
+  if pad_token_id is not None:
+    hf["pad_token_id"] = int(pad_token_id)
   if cfg.family == "llama":
     hf.update(attention_bias=False, mlp_bias=False)
   elif not cfg.qkv_bias:
     raise ValueError("qwen2 export needs qkv_bias=True")
   return hf
-
-
-# --- Tensor name / layout mapping -------------------------------------------
-# Each entry: our param path -> (HF name, to_ours(w, cfg), to_hf(p, cfg)).
-# "{i}" marks a per-layer tensor, stacked along our leading `layers` axis.
-def _proj_in(heads):
-  def to_ours(w, c):  # [heads*H, D] -> [D, heads, H]
-    return w.T.reshape(c.embed_dim, heads(c), c.head_dim)
-  def to_hf(p, c):
-    return p.reshape(c.embed_dim, -1).T
-  return to_ours, to_hf
-
-
-def _bias(heads):
-  return (lambda w, c: w.reshape(heads(c), c.head_dim),
-          lambda p, c: p.reshape(-1))
-
-
-_N = lambda c: c.num_heads  # pylint: disable=unnecessary-lambda-assignment
-_K = lambda c: c.num_kv_heads  # pylint: disable=unnecessary-lambda-assignment
-_T = (lambda w, c: w.T, lambda p, c: p.T)
-_ID = (lambda w, c: w, lambda p, c: p)
-_L = "model.layers.{i}."
-_MAP: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {
-    ("embedding",): ("model.embed_tokens.weight", *_ID),
-    ("lm_head",): ("lm_head.weight", *_T),
-    ("final_norm", "scale"): ("model.norm.weight", *_ID),
-    ("layers", "input_norm", "scale"): (_L + "input_layernorm.weight", *_ID),
-    ("layers", "post_norm", "scale"): (
-        _L + "post_attention_layernorm.weight", *_ID),
-    ("layers", "attn", "q_proj"): (_L + "self_attn.q_proj.weight",
-                                   *_proj_in(_N)),
-    ("layers", "attn", "k_proj"): (_L + "self_attn.k_proj.weight",
-                                   *_proj_in(_K)),
-    ("layers", "attn", "v_proj"): (_L + "self_attn.v_proj.weight",
-                                   *_proj_in(_K)),
-    ("layers", "attn", "o_proj"): (
-        _L + "self_attn.o_proj.weight",
-        lambda w, c: w.T.reshape(c.num_heads, c.head_dim, c.embed_dim),
-        lambda p, c: p.reshape(-1, c.embed_dim).T),
-    ("layers", "attn", "q_bias"): (_L + "self_attn.q_proj.bias", *_bias(_N)),
-    ("layers", "attn", "k_bias"): (_L + "self_attn.k_proj.bias", *_bias(_K)),
-    ("layers", "attn", "v_bias"): (_L + "self_attn.v_proj.bias", *_bias(_K)),
-    ("layers", "mlp", "gate_proj"): (_L + "mlp.gate_proj.weight", *_T),
-    ("layers", "mlp", "up_proj"): (_L + "mlp.up_proj.weight", *_T),
-    ("layers", "mlp", "down_proj"): (_L + "mlp.down_proj.weight", *_T),
-}
 
 
 def _key_path(path) -> tuple[str, ...]:
@@ -250,20 +260,15 @@ def load(model_dir: str, mesh=None, rules=shd.DEFAULT_RULES,
          **overrides) -> tuple[ModelConfig, Any]:
   """(ModelConfig, params) from a HF model directory, placed on `mesh`.
 
+  A reward model directory (`is_reward_model`) gives reward.py params.
   `overrides` replace ModelConfig fields (e.g. param_dtype, dtype, remat).
   Without a mesh, params go to a single-device (1, 1, 1) mesh.
   """
-  cfg_path = os.path.join(model_dir, "config.json")
-  try:
-    with open(cfg_path) as f:
-      hf = json.load(f)
-  except FileNotFoundError as e:
-    raise HFFormatError(f"{cfg_path}: file not found") from e
-  except json.JSONDecodeError as e:
-    raise HFFormatError(f"{cfg_path}: not valid JSON ({e})") from e
+  hf, cfg_path = _read_config(model_dir)
   cfg = config_from_hf(hf, cfg_path, **overrides)
   mesh = mesh or shd.make_mesh((1, 1, 1), jax.devices()[:1])
-  shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
+  init = reward.init_params if is_reward_config(hf) else init_params
+  shapes, axes = shd.abstract_params(lambda r: init(cfg, r),
                                      jax.random.key(0))
   shardings = shd.shardings_for(shapes, axes, mesh, rules)
   files = _Files(model_dir)
@@ -307,16 +312,26 @@ def _to_host(x) -> np.ndarray | None:
 
 
 def save(model_dir: str, cfg: ModelConfig, params, dtype: str = "float32",
-         max_shard_bytes: int = 4 << 30) -> None:
+         max_shard_bytes: int = 4 << 30,
+         pad_token_id: int | None = None) -> None:
   """Writes config.json and safetensors (sharded + index past the limit).
 
-  Multi-host: every process calls it and joins the gathers of sharded
-  params, one tensor at a time; only process 0 keeps them and writes."""
+  Reward-model params (a "score" key) are written as a
+  `<Family>ForSequenceClassification` with num_labels 1; they need
+  `pad_token_id` (the tokenizer's), which transformers uses to find each
+  row's last token. Multi-host: every process calls it and joins the
+  gathers of sharded params, one tensor at a time; only process 0 keeps
+  them and writes."""
   np_dtype = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16,
               "float16": np.float16}[dtype]
+  params = nn.unbox(params)
+  is_rm = reward.is_reward_params(params)
+  if is_rm and pad_token_id is None:
+    raise ValueError("hf.save: reward-model params need pad_token_id (the "
+                     "tokenizer's pad id): transformers reads the score at "
+                     "the last token that is not pad_token_id")
   tensors: dict[str, np.ndarray] = {}
-  for path, value in jax.tree_util.tree_flatten_with_path(
-      nn.unbox(params))[0]:
+  for path, value in jax.tree_util.tree_flatten_with_path(params)[0]:
     name, _, to_hf = _MAP[_key_path(path)]
     host = _to_host(value)
     if host is None:  # not process 0
@@ -331,7 +346,8 @@ def save(model_dir: str, cfg: ModelConfig, params, dtype: str = "float32",
     return
   os.makedirs(model_dir, exist_ok=True)
   with open(os.path.join(model_dir, "config.json"), "w") as f:
-    json.dump(config_to_hf(cfg, dtype), f, indent=2)
+    json.dump(config_to_hf(cfg, dtype, reward_model=is_rm,
+                           pad_token_id=pad_token_id), f, indent=2)
   shards, size = [{}], 0
   for name, t in tensors.items():
     if size + t.nbytes > max_shard_bytes and shards[-1]:

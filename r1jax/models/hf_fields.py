@@ -1,4 +1,5 @@
-"""What r1jax does with each field of a Hugging Face config.json.
+"""What r1jax does with each field of a Hugging Face config.json, and which
+safetensors tensor holds each of our params (TENSORS).
 
 Every field that the published Llama 3.x, Qwen2, Qwen2.5 and DeepSeek-R1
 distill config.json files carry (see tests/models/hub_configs) is in exactly
@@ -35,6 +36,8 @@ IGNORED = frozenset({
     "architectures", "model_type", "transformers_version", "torch_dtype",
     "dtype", "use_bfloat16", "model_name", "tokenizer_class", "torchscript",
     "id2label", "label2id", "problem_type", "finetuning_task", "prefix",
+    # Label count of *ForSequenceClassification: hf checks it is 1.
+    "num_labels", "_num_labels",
     "task_specific_params", "tf_legacy_loss", "pruned_heads",
     "initializer_range",
     # Token ids and generation or runtime defaults.
@@ -104,3 +107,54 @@ def problem(key: str, value: Any) -> str | None:
             f"{supported})")
   return (f"unknown config field {key!r}; r1jax does not know whether it "
           "changes the model")
+
+
+# --- Tensor name / layout mapping -------------------------------------------
+# Each entry: our param path -> (HF name, to_ours(w, cfg), to_hf(p, cfg)).
+# "{i}" marks a per-layer tensor, stacked along our leading `layers` axis.
+def _proj_in(heads):
+  def to_ours(w, c):  # [heads*H, D] -> [D, heads, H]
+    return w.T.reshape(c.embed_dim, heads(c), c.head_dim)
+  def to_hf(p, c):
+    return p.reshape(c.embed_dim, -1).T
+  return to_ours, to_hf
+
+
+def _bias(heads):
+  return (lambda w, c: w.reshape(heads(c), c.head_dim),
+          lambda p, c: p.reshape(-1))
+
+
+_N = lambda c: c.num_heads  # pylint: disable=unnecessary-lambda-assignment
+_K = lambda c: c.num_kv_heads  # pylint: disable=unnecessary-lambda-assignment
+_T = (lambda w, c: w.T, lambda p, c: p.T)
+_ID = (lambda w, c: w, lambda p, c: p)
+LAYER = "model.layers.{i}."
+_L = LAYER
+TENSORS: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {
+    ("embedding",): ("model.embed_tokens.weight", *_ID),
+    ("lm_head",): ("lm_head.weight", *_T),
+    # *ForSequenceClassification with num_labels=1: nn.Linear(D, 1), no bias.
+    ("score",): ("score.weight", lambda w, c: w.reshape(-1),
+                 lambda p, c: p.reshape(1, -1)),
+    ("final_norm", "scale"): ("model.norm.weight", *_ID),
+    ("layers", "input_norm", "scale"): (_L + "input_layernorm.weight", *_ID),
+    ("layers", "post_norm", "scale"): (
+        _L + "post_attention_layernorm.weight", *_ID),
+    ("layers", "attn", "q_proj"): (_L + "self_attn.q_proj.weight",
+                                   *_proj_in(_N)),
+    ("layers", "attn", "k_proj"): (_L + "self_attn.k_proj.weight",
+                                   *_proj_in(_K)),
+    ("layers", "attn", "v_proj"): (_L + "self_attn.v_proj.weight",
+                                   *_proj_in(_K)),
+    ("layers", "attn", "o_proj"): (
+        _L + "self_attn.o_proj.weight",
+        lambda w, c: w.T.reshape(c.num_heads, c.head_dim, c.embed_dim),
+        lambda p, c: p.reshape(-1, c.embed_dim).T),
+    ("layers", "attn", "q_bias"): (_L + "self_attn.q_proj.bias", *_bias(_N)),
+    ("layers", "attn", "k_bias"): (_L + "self_attn.k_proj.bias", *_bias(_K)),
+    ("layers", "attn", "v_bias"): (_L + "self_attn.v_proj.bias", *_bias(_K)),
+    ("layers", "mlp", "gate_proj"): (_L + "mlp.gate_proj.weight", *_T),
+    ("layers", "mlp", "up_proj"): (_L + "mlp.up_proj.weight", *_T),
+    ("layers", "mlp", "down_proj"): (_L + "mlp.down_proj.weight", *_T),
+}

@@ -156,9 +156,11 @@ class Transformer(nn.Module):
 
   @nn.compact
   def __call__(self, tokens_BxT, positions_BxT=None, segment_ids_BxT=None,
-               cache=None, num_logits: int = 0):
+               cache=None, num_logits: int = 0, return_hidden: bool = False):
     """`num_logits` > 0: logits of the last `num_logits` positions only
-    (training on completions skips the prompt's [B, T, V] logits)."""
+    (training on completions skips the prompt's [B, T, V] logits).
+    `return_hidden`: (final-normed hidden states [B, T, D], None) instead of
+    logits; the lm head is neither created nor applied (reward models)."""
     c = self.cfg
     b, t = tokens_BxT.shape
     if segment_ids_BxT is None:
@@ -167,6 +169,8 @@ class Transformer(nn.Module):
       positions_BxT = jnp.maximum(
           jnp.cumsum(segment_ids_BxT != 0, axis=-1) - 1, 0)
     if cache is not None:  # never during init: params exist
+      if return_hidden:
+        raise ValueError("return_hidden is not supported with a cache")
       return forward_cached(self.variables["params"], c, tokens_BxT,
                             positions_BxT, segment_ids_BxT, cache, num_logits)
     slot_T = jnp.arange(t, dtype=jnp.int32)
@@ -179,6 +183,8 @@ class Transformer(nn.Module):
     x = layers.RMSNorm(c, name="final_norm")(x)
     if num_logits:
       x = x[:, -num_logits:]
+    if return_hidden:
+      return x, None
     if c.tie_embeddings:
       return _logits(x, embedding, "VD", c), None
     head = layers.param(self, "lm_head", (c.embed_dim, c.vocab_size),
