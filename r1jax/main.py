@@ -35,6 +35,7 @@ STAGES = {
     "pretrain": "r1jax.trainers.sft",
     "grpo": "r1jax.trainers.grpo",
     "r1_zero_demo": "r1jax.trainers.demo",
+    "reward_model": "r1jax.trainers.reward_model",
 }
 USAGE_EXIT = 2
 # TensorFlow's C++ start-up lines, printed when a stage module imports it.
