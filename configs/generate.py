@@ -127,6 +127,11 @@ def get_config(arg=None):
   # Required by the `decontaminate` filter; remove it from config.filters
   # to skip decontamination.
   c.decontaminate = ml_collections.ConfigDict()
+  # JUDGE: the frozen generative judge of the `judge` filter (add "judge"
+  # to config.filters; its option filter_options.judge.threshold, default
+  # 0.5, is the least value kept). Loaded only then, after sampling, with
+  # the sampled model's tokenizer (it must be the same).
+  c.judge = configlib.judge_block()
   # Keep at most this many samples per prompt (0 = all that pass): chosen
   # at random (seeded per prompt) or the best by a reward name or `total`.
   c.max_per_prompt = 0

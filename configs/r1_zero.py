@@ -179,7 +179,20 @@ def get_config(arg=None):
   # Reward weights (config.rewards.<name>) and options; R1-Zero: accuracy +
   # format [R1v1 2.2.2].
   c.rewards = reward_total.default_reward_config()
+  # Options: their defaults are each reward function's signature.
   c.reward_options = reward_total.default_reward_options()
+  # Rewards computed at weight 0 as metrics (a reward without a device
+  # version is skipped on the device path).
+  c.reward_report = ("accuracy", "format", "reflection")
+  # Where each reward counts: `sources` = comma list of example `source`
+  # values ("" = every prompt; R1's last stage: rule rewards for
+  # "reasoning", reward models for "general"); `start_step` = first RL step
+  # (rollouts) it counts at (R1: preference rewards from step 1,300 of
+  # 1,700).
+  c.reward_scope = reward_total.default_reward_scope()
+  # Reward models as rewards, by name (configlib.add_reward_model adds
+  # one: a weight, a scope and this block); none in R1-Zero [R1v1 2.2.2].
+  c.reward_models = ml_collections.ConfigDict()
 
   # Units: warmup_steps counts optimizer updates.
   c.optim = configlib.optim_block(lr=1e-6, warmup_steps=0,

@@ -125,3 +125,71 @@ def checkpoint_block() -> ml_collections.ConfigDict:
   # Export the final policy as a Hugging Face directory (workdir/hf).
   c.export_hf = False
   return c
+
+
+def add_reward_model(c: ml_collections.ConfigDict, name: str, *,
+                     weight: float = 0.0, span: str = "summary",
+                     sources: str = "", start_step: int = 0) -> None:
+  """Adds a reward model reward `name` to an RL config: its weight in
+  config.rewards, its scope in config.reward_scope and its block in
+  config.reward_models (the fields a user overrides on the command line).
+  """
+  c.rewards[name] = weight
+  c.reward_scope[name] = dict(sources=sources, start_step=start_step)
+  b = ml_collections.ConfigDict()
+  # A `reward_model` stage workdir or a Hugging Face
+  # `*ForSequenceClassification` directory (num_labels 1); it must share
+  # the policy's tokenizer. "" = off (then the weight must be 0).
+  b.init_from = ""
+  # What the RM reads after the prompt: "summary" (the text after the last
+  # </think>; R1's helpfulness RM) or "full" (R1's safety RM).
+  b.span = span
+  # Normalise scores with the reward_stats.json (mean, std) stored with
+  # the model; False = raw scores.
+  b.normalize = True
+  # RM forwards per RL step over row chunks (memory: the RM's attention
+  # temporaries shrink by this factor; must divide the rollout rows).
+  b.chunks = 1
+  c.reward_models[name] = b
+
+
+def judge_block() -> ml_collections.ConfigDict:
+  """The frozen generative judge (`generate`'s `judge` filter; the RL
+  `judge` reward, configlib.add_judge)."""
+  b = ml_collections.ConfigDict()
+  # A Hugging Face model directory or an r1jax workdir.
+  b.init_from = ""
+  # "verdict" (Verdict: correct | incorrect -> 1 | 0), "score" (Score: N
+  # of 1-10 -> [0, 1]) or a text holding {question}, {reference} and
+  # {response} once each (r1jax/rewards/judge.py).
+  b.template = "verdict"
+  # How a user template's completion is read: verdict | score.
+  b.parse = ""
+  # What of each sample the judge sees: "summary" (after </think>, R1's
+  # practice for its reward models) or "full".
+  b.span = "summary"
+  # "auto": the prompt inside the judge tokenizer's chat template when it
+  # ships one (instruct judges); "none": the bare template text.
+  b.chat = "auto"
+  # Greedy tokens the judge writes: enough for the verdict line.
+  b.max_new_tokens = 16
+  # Rows per compiled judge call, over all devices.
+  b.batch_rows = 16
+  # Weights and compute dtype; empty = config.model.dtype.
+  b.dtype = ""
+  return b
+
+
+def add_judge(c: ml_collections.ConfigDict, *, weight: float = 0.0,
+              sources: str = "", start_step: int = 0) -> None:
+  """Adds the `judge` reward to an RL config: config.rewards.judge,
+  config.reward_scope.judge and config.judge (the judge_block fields, and
+  the reference answer's width). Its value is the verdict (1 / 0) or the
+  normalised score; an unparseable verdict is left out of the reward
+  (masked, counted in reward/judge/unparsed), never scored 0."""
+  c.rewards.judge = weight
+  c.reward_scope.judge = dict(sources=sources, start_step=start_step)
+  c.judge = judge_block()
+  # Tokens of the reference answer the judge is shown (longer ones lose
+  # their start).
+  c.judge.reference_tokens = 64

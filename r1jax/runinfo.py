@@ -84,6 +84,10 @@ NOT_RESULTS = (
     # eval and generate stages' own fields.)
     "batch_rows",
     "math_timeout_s",
+    # The reward_model stage's held-out scoring batch: the same scores.
+    "eval.batch_size",
+    # Rewards computed at weight 0 for their metrics only.
+    "reward_report",
 )
 
 # Fields added to the configs after runs were made, with the value that is
@@ -95,6 +99,17 @@ ADDED_OFF = {
     "distill.coef": 0.0,
     # SFT length in passes over the data (0: config.steps decides).
     "epochs": 0.0,
+    # Reward scopes (sources "" is covered by the rule): from the start.
+    "reward_scope.*.start_step": 0,
+    # Options that were the reward function's default before the config
+    # listed every option of its signature (rewards.registry.options).
+    # The generate stage's judge block (judge.init_from "" is the rule).
+    "judge.template": "verdict",
+    "judge.span": "summary",
+    "judge.chat": "auto",
+    "judge.max_new_tokens": 16,
+    "reward_options.language.languages": ["en", "de", "fr", "es", "it", "pt",
+                                          "ru", "zh", "ja", "ko"],
 }
 
 
@@ -226,8 +241,12 @@ def changes(c, workdir: str) -> dict[str, tuple[Any, Any]]:
   old = {k: v for k, v in flat.items() if not _excluded(k, flat)}
   new = result_fields(resolved(c))
   # A field added to the config since that run, set to "" (unset, in every
-  # r1jax config) or to its ADDED_OFF value, is the behaviour that run had.
-  get = lambda d, k: d.get(k, _added_off(k))  # noqa: E731
+  # r1jax config) or to its ADDED_OFF value, is the behaviour that run had;
+  # so is a field removed since, if that run had it at "" or as an empty
+  # block (older fingerprints recorded empty blocks as values).
+  def get(d, k):
+    v = d.get(k, _added_off(k))
+    return "" if v == {} else v
   return {k: (old.get(k, _ABSENT), new.get(k, _ABSENT))
           for k in sorted(set(old) | set(new))
           if get(old, k) != get(new, k)}

@@ -45,6 +45,12 @@ def test_reward_ablation_lists_every_arm_and_default():
     ("experiments/distill_vs_rl.py",
      ["--teacher", "(default: cpu)", "(default: rl,sft,onpolicy)",
       "(default: 0)", "rejection-sampled", "reverse KL"]),
+    ("experiments/rm_demo.py",
+     ["--base", "(default: cpu)", "(default: rm_only,rm_format)",
+      "(default: 0)", "R1's general reward", "reward hacking"]),
+    ("experiments/benchmarks/rm_memory.py",
+     ["(default: qwen2.5-1.5b qwen2.5-7b llama-3.1-8b)", "(default 64)",
+      "(default 4096)", "memory_analysis"]),
     ("experiments/benchmarks/sft_input_bench.py",
      ["(default: 20000000)", "(default: 4)", "peak RSS", "(default: 300)"]),
 ])

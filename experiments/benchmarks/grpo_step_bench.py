@@ -182,8 +182,8 @@ def r1jax_seconds_per_step(params, cfg: ModelConfig, *, steps: int,
   # A jnp reward: the format reward over made-up tag ids (cheap, like TRL's
   # random reward; its value does not matter for the timing).
   tags = vocab.Tags((3,), (4,), (5,), (6,))
-  rewards = combine.DeviceRewardSpec(weights=(("format", 1.0),),
-                                     task="none", tags=tags)
+  rewards = combine.DeviceRewardSpec.from_config({"format": 1.0}, {}, None,
+                                                 tags, report=())
   spec = _spec(cfg, prompts, group, completion_len, beta, rewards)
   out = {}
   with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import ml_collections
 import numpy as np
 
+from r1jax.rewards import combiner
 from r1jax.rewards import registry
 
 
@@ -39,21 +40,26 @@ def default_reward_config() -> ml_collections.ConfigDict:
 
 
 def default_reward_options() -> ml_collections.ConfigDict:
-  """Per-reward options, passed as keyword arguments to each reward."""
+  """Per-reward options, passed as keyword arguments to the host function
+  and its device twin; their one set of defaults is the host function's
+  signature (`registry.options`), e.g. accuracy's math-verify time limit
+  `timeout_s` (s; timeouts score 0), DAPO's overlong `max_len` and
+  `cache_len` (tokens)."""
   c = ml_collections.ConfigDict()
-  # Hard time limit (s) per math-verify check; timeouts score 0.
-  c.accuracy = dict(timeout_s=5.0, max_answer_chars=1000, num_workers=0)
-  # No options: whether the prompt already opened <think> follows the
-  # template (`templates.Prompter.think_opened`); see `with_template`.
-  c.format = dict()
-  c.language = dict(min_chunk_words=3, min_margin=10.0)
-  # DAPO: L_max and L_cache in tokens.
-  c.overlong = dict(max_len=4096, cache_len=512)
-  c.cosine = dict(max_len=4096, min_correct=0.5, max_correct=1.0,
-                  min_wrong=-1.0, max_wrong=-0.5)
-  c.truncation = dict(penalty=-1.0)
-  c.repetition = dict(ngram=3, max_penalty=-1.0)
-  c.reflection = dict()
+  for name in registry.names():
+    opts = registry.options(name)
+    c[name] = {k: list(v) if isinstance(v, tuple) else v
+               for k, v in opts.items()}
+  return c
+
+
+def default_reward_scope() -> ml_collections.ConfigDict:
+  """Where each reward applies (`combiner.Scope`): `sources`, a comma list
+  of example `source` values ('' = every row), and `start_step`, the first
+  RL step (in rollouts) at which the reward counts."""
+  c = ml_collections.ConfigDict()
+  for name in registry.names():
+    c[name] = dict(sources='', start_step=0)
   return c
 
 
@@ -75,12 +81,14 @@ def with_template(options: Mapping[str, Any],
   return out
 
 
-def validate(weights: Mapping[str, Any]) -> None:
-  """Fails with a message naming the field if a weight is unusable."""
+def validate(weights: Mapping[str, Any], extra: Sequence[str] = ()) -> None:
+  """Fails with a message naming the field if a weight is unusable;
+  `extra`: reward names defined by config (reward models, judges)."""
+  allowed = registry.names() + sorted(extra)
   for name, w in dict(weights).items():
-    if name not in registry.names():
+    if name not in allowed:
       raise ValueError(f'config.rewards.{name}: unknown reward; '
-                       f'allowed: {registry.names()}')
+                       f'allowed: {allowed}')
     if not isinstance(w, (int, float)):
       raise ValueError(f'config.rewards.{name}: weight must be a float')
 
@@ -90,14 +98,23 @@ def compute_rewards(
     weights: Mapping[str, float],
     options: Mapping[str, Any] | None = None,
     report: Sequence[str] = ('reflection',),
+    scope: Mapping[str, combiner.Scope] | None = None,
+    step: int = 0,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
-  """(total_B, metrics): total_B = sum_name weight * reward_B.
+  """(total_B, metrics): total_B = sum_name weight * reward_B in scope.
 
-  Metrics per computed reward: `rewards/<name>` (mean), `.../std`,
-  `.../failures`, and the reward's own metrics; plus `rewards/total`.
+  Metrics: `combiner.combine`'s (`reward/<name>`, `.../std`,
+  `.../failures`, the reward's own counts, `reward/total`, ...). `extra`:
+  {name: values_B} of rewards computed elsewhere (reward models).
   """
-  return summarize(reward_results(batch, weights, options, report), weights,
-                   len(batch))
+  extra = dict(extra or {})
+  results = reward_results(batch, weights, options, report, tuple(extra))
+  results.update({n: registry.RewardResult(np.asarray(v, np.float32))
+                  for n, v in extra.items()})
+  sources_B = [e.get('source', '') for e in batch.examples]
+  return summarize(results, weights, len(batch), scope, sources_B, step,
+                   tuple(extra))
 
 
 def reward_results(
@@ -105,12 +122,14 @@ def reward_results(
     weights: Mapping[str, float],
     options: Mapping[str, Any] | None = None,
     report: Sequence[str] = ('reflection',),
+    extra: Sequence[str] = (),
 ) -> dict[str, registry.RewardResult]:
   """Each computed reward's per-row result, in registry order (the rows
   `compute_rewards` sums and averages; `trainers.host_rewards` gathers them
-  across processes)."""
+  across processes): the weighted rewards and those in `report`; `extra`
+  names rewards computed elsewhere (reward models), skipped here."""
   weights = dict(weights)
-  validate(weights)
+  validate(weights, extra)
   options = {} if options is None else dict(options)
   results = {}
   for name in registry.names():
@@ -123,19 +142,26 @@ def reward_results(
 
 
 def summarize(results: Mapping[str, registry.RewardResult],
-              weights: Mapping[str, float],
-              batch_size: int) -> tuple[np.ndarray, dict[str, float]]:
-  """`compute_rewards`' (total_B, metrics) from `reward_results`."""
-  n = batch_size
-  total_B = np.zeros((n,), np.float32)
-  metrics: dict[str, float] = {}
-  for name, result in results.items():
-    values_B = np.asarray(result.values_B, np.float32)
-    total_B += float(weights.get(name, 0.0)) * values_B
-    metrics[f'rewards/{name}'] = float(values_B.mean()) if n else 0.
-    metrics[f'rewards/{name}/std'] = float(values_B.std()) if n else 0.
-    metrics[f'rewards/{name}/failures'] = float(result.failures)
-    for k, v in result.metrics.items():
-      metrics[f'rewards/{name}/{k}'] = float(v)
-  metrics['rewards/total'] = float(total_B.mean()) if n else 0.0
-  return total_B, metrics
+              weights: Mapping[str, float], batch_size: int,
+              scope: Mapping[str, combiner.Scope] | None = None,
+              sources_B: Sequence[str] | None = None,
+              step: int = 0, missing: Sequence[str] = ()
+              ) -> tuple[np.ndarray, dict[str, float]]:
+  """`compute_rewards`' (total_B, metrics) from `reward_results`; `scope`
+  limits rewards to the rows whose `sources_B` it names and to steps >=
+  its start_step."""
+  scope = dict(scope or {})
+  if sources_B is None:
+    sources_B = [''] * batch_size
+  masks, gates = {}, {}
+  for name in results:
+    sc = scope.get(name) or combiner.Scope()
+    masks[name] = combiner.in_scope(sc, np.asarray(sources_B, object), {})
+    gates[name] = float(step >= sc.start_step)
+  total_B, metrics = combiner.combine(
+      {n: r.values_B for n, r in results.items()}, weights, masks=masks,
+      gates=gates, failures={n: r.failures for n, r in results.items()},
+      extra={n: r.metrics for n, r in results.items()}, missing=missing,
+      num_rows=batch_size)
+  return (np.asarray(total_B, np.float32),
+          {k: float(v) for k, v in metrics.items()})

@@ -150,6 +150,20 @@ def plots(workdir: str, rl_dir: str) -> list[str]:
   return out
 
 
+def pretrain_base(c, base: str) -> bool:
+  """The demo's base model in `base` (its tokenizer trained on the corpus,
+  then pretraining), reused when finished; returns whether it was."""
+  pre, _ = sub_configs(c)
+  if _pretrained(base, pre.steps):
+    runinfo.record(pre, base)  # forced changes go into its history.jsonl
+    logging.info("reusing the base model in %s", base)
+    return True
+  os.makedirs(base, exist_ok=True)
+  _train_tokenizer(c, pre, base)
+  sft.run(pre, base)
+  return False
+
+
 def run(c, workdir: str) -> dict:
   validate(c)
   t0 = time.time()
@@ -166,14 +180,7 @@ def run(c, workdir: str) -> dict:
   times = {}
 
   # 1. BASE MODEL (cached).
-  cached = _pretrained(base, pre.steps)
-  if cached:
-    runinfo.record(pre, base)  # forced changes go into its history.jsonl
-    logging.info("reusing the base model in %s", base)
-  else:
-    os.makedirs(base, exist_ok=True)
-    _train_tokenizer(c, pre, base)
-    sft.run(pre, base)
+  cached = pretrain_base(c, base)
   times["pretrain"] = time.time() - t0
 
   # 2. R1-ZERO GRPO from it (held-out eval at step 0 and at the end).

@@ -38,12 +38,14 @@ from r1jax.data import benchmarks, templates
 from r1jax.evaluation import evaluators, external, passk, runner, scoring
 from r1jax.rejection import chain as chain_lib
 from r1jax.rejection import filters as filters_lib
+from r1jax.rejection import judge_filter
 from r1jax.rejection import report as report_lib
 from r1jax.rejection import traces
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.trainers import common
 from r1jax.trainers import evaluate as eval_stage
+from r1jax.trainers import judge_model
 
 NAME = "generate"
 SELECT_RANDOM, SELECT_TOTAL = "random", "total"
@@ -68,6 +70,9 @@ def validate(c) -> None:
         "config.decontaminate: the `decontaminate` filter needs benchmark "
         "files, e.g. --config.decontaminate.math500=/data/MATH-500/test.jsonl"
         " (or remove it from config.filters)")
+  if "judge" in c.filters:
+    judge_model.validate(c.judge, "config.judge")
+    common.validate_mesh(c, c.judge.batch_rows, "judge.batch_rows")
   for name, path in c.decontaminate.items():
     if name not in benchmarks.BENCHMARKS:
       raise ValueError(f"config.decontaminate.{name}: unknown benchmark; "
@@ -220,8 +225,19 @@ def _sft_rows(samples, protocol: runner.Protocol,
   return out, bad
 
 
+def _judge(c, tok) -> judge_model.Judge | None:
+  """The `judge` filter's model (config.judge), on every process; None
+  when the chain has no judge."""
+  if "judge" not in c.filters:
+    return None
+  mesh = shd.make_mesh(tuple(c.mesh.shape))
+  return judge_model.load(c.judge, mesh, common.rules(c), tok,
+                          default_dtype=c.model.dtype)
+
+
 def _postprocess(c, workdir, protocol: runner.Protocol, records,
-                 tok) -> dict[str, Any]:
+                 tok, judge: judge_model.Judge | None = None
+                 ) -> dict[str, Any]:
   """Process 0: scores, filters, selection and the output files."""
   ex, n = protocol.examples, protocol.n
   think = protocol.prompter.think_opened
@@ -232,6 +248,8 @@ def _postprocess(c, workdir, protocol: runner.Protocol, records,
     r["prompt"] = ex[r["problem"]]["prompt"]
   extra = ({"decontaminate": {"index": _decontamination_index(c)}}
            if "decontaminate" in c.filters else {})
+  if judge is not None:
+    extra["judge"] = {"judge": judge}
   samples, counts = chain_lib.apply(records, tuple(c.filters),
                                     c.filter_options.to_dict(),
                                     think_opened=think, extra=extra)
@@ -243,6 +261,10 @@ def _postprocess(c, workdir, protocol: runner.Protocol, records,
   counts["rejected"]["target_prefix"] = bad
   counts["kept"] -= bad
   rep = report_lib.filter_report(samples, counts, n)
+  if judge is not None:
+    # Rejected for want of a verdict, apart from the judge's "incorrect".
+    rep["judge"] = judge_filter.summary(samples)
+    print(f"judge {judge.label}: {rep['judge']}")
   rep["settings"] = {**protocol.settings(), "model": c.init_from,
                      "filters": list(c.filters),
                      "max_per_prompt": c.max_per_prompt,
@@ -274,19 +296,30 @@ def run(c, workdir: str) -> str:
                           batch_rows=c.batch_rows, seed=c.seed,
                           timeout_s=c.math_timeout_s)
   out = os.path.join(workdir, "sft.jsonl")
-  if e.completions_file:
-    if jax.process_index() == 0:
+  if "judge" in c.filters:  # a wrong judge fails before the sampling
+    judge_model.tokenizer(c.judge, tok)
+  if not e.completions_file:
+    model = _model(c, tok)
+    ids = runner.prompt_ids(p, tok)
+    eval_stage.check_budget("config.prompts", model, p, max(map(len, ids)))
+    shards = os.path.join(workdir, "shards")
+    runner.generate(model, p, shards, ids=ids)
+    del model  # the judge, if any, takes its place in memory
+  judge = _judge(c, tok)
+  if jax.process_index() != 0:
+    if judge is not None:
+      judge.serve()  # join process 0's judge calls
+    return out
+  try:
+    if e.completions_file:
       records, _, _ = external.score_file(e.completions_file, NAME, e,
                                           examples, tok, c.math_timeout_s)
       p = dataclasses.replace(p, n=len(records) // len(examples))
-      _postprocess(c, workdir, p, records, tok)
-    return out
-  model = _model(c, tok)
-  ids = runner.prompt_ids(p, tok)
-  eval_stage.check_budget("config.prompts", model, p, max(map(len, ids)))
-  shards = os.path.join(workdir, "shards")
-  runner.generate(model, p, shards, ids=ids)
-  if jax.process_index() == 0:
-    records = runner.merge(NAME, examples, p.n, runner.read_records(shards))
-    _postprocess(c, workdir, p, records, tok)
+    else:
+      records = runner.merge(NAME, examples, p.n,
+                             runner.read_records(shards))
+    _postprocess(c, workdir, p, records, tok, judge)
+  finally:
+    if judge is not None:
+      judge.stop()
   return out

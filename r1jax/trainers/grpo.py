@@ -16,18 +16,24 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax import sharding as shd
+from r1jax import tokenizers as tok_lib
 from r1jax.data import benchmarks, tasks, templates
 from r1jax.losses import grpo as grpo_loss
+from r1jax.rewards import combiner
 from r1jax.rewards import decode as decode_lib
+from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
-from r1jax.sampling import Sampling
+from r1jax.sampling import Sampling, left_pad
 from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
+from r1jax.trainers import judge_model
+from r1jax.trainers import reward_models as reward_models_lib
 from r1jax.trainers import samples as samples_lib
 from r1jax.trainers import teacher as teacher_lib
 
@@ -118,11 +124,54 @@ def validate(c) -> None:
     raise ValueError("config.data.train_file needs "
                      "config.rl.host_rewards=True (device rewards need a "
                      "synthetic task)")
-  reward_total.validate(c.rewards)
+  reward_models_lib.validate(c)
+  reward_total.validate(c.rewards, extra_reward_names(c))
+  if uses_judge(c):
+    judge_model.validate(c.judge, "config.judge")
+  elif float(c.rewards.get("judge", 0.0)):
+    raise ValueError("config.rewards.judge needs config.judge.init_from")
   reward_total.with_template(c.reward_options.to_dict(), False)
+  combiner.scopes(c.get("reward_scope"), reward_names(c))
   loss_config(c)  # raises on an unknown preset or field value
   Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
   teacher_lib.validate(c)
+
+
+def extra_reward_names(c) -> list[str]:
+  """Rewards the config defines (reward models, the judge)."""
+  return sorted(reward_models_lib.blocks(c)) + (
+      ["judge"] if c.get("judge") is not None else [])
+
+
+def reward_names(c) -> list[str]:
+  """Every reward config.rewards may weight."""
+  return reward_registry.names() + extra_reward_names(c)
+
+
+def uses_judge(c) -> bool:
+  """Whether the config has a judge reward with a model (configlib.
+  add_judge; weight 0 = a metric)."""
+  j = c.get("judge")
+  return j is not None and bool(j.init_from)
+
+
+def judge_batch(c, tok, examples) -> dict:
+  """The judge's inputs of a step's prompts: the bare question and the
+  reference answer, left-padded token arrays (numpy)."""
+  q = [tok_lib.encode_prompt(tok, e["prompt"])[-c.max_prompt_len:]
+       for e in examples]
+  r = [tok.encode(str(e["answer"]))[-c.judge.reference_tokens:]
+       for e in examples]
+  q_PxQ, qm_PxQ = left_pad(q, tok.pad_id, c.max_prompt_len)
+  r_PxR, rm_PxR = left_pad(r, tok.pad_id, c.judge.reference_tokens)
+  return {"question": q_PxQ, "qmask": qm_PxQ, "reference": r_PxR,
+          "rmask": rm_PxR}
+
+
+def _scope_block(c) -> dict:
+  """config.reward_scope as a dict ({} in configs without the field)."""
+  scope = c.get("reward_scope")
+  return scope.to_dict() if scope is not None else {}
 
 
 def _corpus(c, prompts: rl_data.Prompts):
@@ -139,7 +188,7 @@ def reward_means(m: dict) -> dict[str, float]:
   """{name: mean} of a step's per-reward metrics (`reward/<name>`)."""
   return {k[len("reward/"):]: v for k, v in m.items()
           if k.startswith("reward/") and k.count("/") == 1
-          and not k.endswith("_std") and k != "reward/total"}
+          and k != "reward/total"}
 
 
 def no_signal_message(m: dict, steps: int, weights: dict, template: str,
@@ -206,7 +255,8 @@ def _count_no_signal(zero_std_frac, count):
 
 
 def rl_spec(c, cfg, stop_ids: tuple, pad_id: int, dev_rewards=None,
-            teacher_cfg=None) -> grpo_step.RLSpec:
+            teacher_cfg=None, reward_models=(), judge=None
+            ) -> grpo_step.RLSpec:
   """The compiled step's static description from config.rl / config.loss
   (and config.distill, with the loaded teacher's `teacher_cfg`)."""
   r = c.rl
@@ -223,7 +273,8 @@ def rl_spec(c, cfg, stop_ids: tuple, pad_id: int, dev_rewards=None,
       dynamic_sampling=r.dynamic_sampling,
       cache_dtype=common.DTYPES.get(r.cache_dtype) if r.cache_dtype else None,
       rewards=dev_rewards, distill_coef=teacher_lib.coef(c),
-      teacher_cfg=teacher_cfg)
+      teacher_cfg=teacher_cfg, reward_models=tuple(reward_models),
+      judge=judge)
 
 
 def build(c, workdir: str):
@@ -246,6 +297,22 @@ def build(c, workdir: str):
   teacher_cfg, teacher = None, None
   if teacher_lib.coef(c) > 0:
     teacher_cfg, teacher = teacher_lib.load(c, mesh, rules, tok, budget)
+  # The frozen reward models (config.reward_models): loaded, never
+  # checkpointed.
+  rm_specs, rm_params = reward_models_lib.load(c, mesh, rules, tok, budget)
+  # The frozen generative judge (config.judge), read from the token arrays
+  # inside the step: its template must encode losslessly.
+  judge_spec, judge_frozen = None, None
+  if uses_judge(c):
+    j = judge_model.load(c.judge, mesh, rules, tok, "config.judge",
+                         c.model.dtype)
+    try:
+      judge_spec = grpo_step.JudgeSpec(j.cfg, j.pieces())
+    except ValueError as e:
+      raise ValueError(f"config.judge: {e}; the RL judge reward reads "
+                       "token ids (a tokenizer.json tokenizer)") from e
+    judge_frozen = {"params": j.params,
+                    "chars": rl_data.place(j.chars(), mesh, (None, None))}
   cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   if budget > cfg.max_seq_len:
     raise ValueError(
@@ -258,12 +325,17 @@ def build(c, workdir: str):
   dev_rewards = None
   if not r.host_rewards:
     dev_rewards = combine.DeviceRewardSpec.from_config(
-        c.rewards, c.reward_options.to_dict(), c.data.task,
-        vocab.Tags.from_encode(tok.encode), prompter.think_opened)
-  spec = rl_spec(c, cfg, stops, tok.pad_id, dev_rewards, teacher_cfg)
+        c.rewards, c.reward_options.to_dict(), prompts.task,
+        vocab.Tags.from_encode(tok.encode), prompter.think_opened,
+        report=tuple(c.get("reward_report", ("accuracy", "format"))),
+        scope=_scope_block(c),
+        extra=[s.name for s in rm_specs] + (["judge"] if judge_spec else []))
+  spec = rl_spec(c, cfg, stops, tok.pad_id, dev_rewards, teacher_cfg,
+                 rm_specs, judge_spec)
   return dict(mesh=mesh, rules=rules, prompts=prompts, tok=tok, cfg=cfg,
               params=params, tx=tx, sched=sched, spec=spec,
-              prompter=prompter, teacher=teacher)
+              prompter=prompter, teacher=teacher, reward_models=rm_params,
+              judge=judge_frozen)
 
 
 def run(c, workdir: str) -> dict:
@@ -293,11 +365,25 @@ def run(c, workdir: str) -> dict:
   think_opened = prompter.think_opened
   reward_options = reward_total.with_template(c.reward_options.to_dict(),
                                               think_opened)
+  report = tuple(c.get("reward_report", ("reflection",)))
+  scopes = combiner.scopes(_scope_block(c), reward_names(c))
+  source_ids = combiner.source_ids(scopes)
 
   # THE COMPILED STEP(S)
   ctx = lambda: (jax.set_mesh(mesh), nn.logical_axis_rules(rules))  # noqa
   if r.host_rewards:
     rollout = jax.jit(grpo_step.make_rollout(spec))
+    # Reward models read the rollout's tokens on the device (one more
+    # small program); the rule rewards run on the host.
+    tags = vocab.Tags.from_encode(tok.encode)
+    def score_models(rms, judge, jb, p, m, comp, step):
+      out = grpo_step.scored_models(
+          spec, {"reward_models": rms}, p, m, comp, tags, step,
+          tuple(scopes.items()))
+      if spec.judge:  # NaN: no verdict (left out, counted)
+        out["judge"] = grpo_step.judged(spec, {"judge": judge}, jb, comp)
+      return out
+    score_models = jax.jit(score_models)
     learn = jax.jit(grpo_step.make_learn(spec, b["tx"]), donate_argnums=(0,))
   else:
     rl_step = jax.jit(grpo_step.make_rl_step(spec, b["tx"]),
@@ -315,28 +401,39 @@ def run(c, workdir: str) -> dict:
     if ref is not None and refresh_every and step and \
         step % refresh_every == 0:
       ref = jax.tree.map(jnp.copy, carry["train"]["params"])
-    frozen = {"ref": ref, "teacher": b["teacher"]}
+    frozen = {"ref": ref, "teacher": b["teacher"],
+              "reward_models": b["reward_models"], "judge": b["judge"]}
+    jb = ({k: rl_data.place(v, mesh, ("act_batch", None))
+           for k, v in judge_batch(c, tok, examples).items()}
+          if spec.judge else {})
     m1, m2 = ctx()
     with m1, m2:
       if r.host_rewards:
         k_sample, k_learn = jax.random.split(rng)
         comp = rollout(carry["train"]["params"], tokens, mask, k_sample)
+        models = (common.to_host(score_models(b["reward_models"], b["judge"],
+                                              jb, tokens, mask, comp, step))
+                  if spec.reward_models or spec.judge else {})
         # Each process scores the rows it holds; all get every row's reward.
         total_B, rmetrics, parts = host_rewards.score_rollout(
             tok, comp, [e for e in examples for _ in range(r.group_size)],
             c.rewards, reward_options, think_opened=think_opened,
+            report=report, scope=scopes, step=step, extra=models,
             per_row=True)
         state, metrics = learn(carry["train"], frozen, tokens, mask, comp,
                                jnp.asarray(total_B), k_learn)
-        metrics.update({k.replace("rewards/", "reward/"): v
-                        for k, v in rmetrics.items()})
+        metrics.update(rmetrics)
         extras = {"tokens": comp.tokens_BxM, "length": comp.length_B,
                   "truncated": comp.truncated_B, "reward": total_B,
                   "rewards": parts}
       else:
         batch = {"prompts": tokens, "pmask": mask, "class_V": class_V,
                  "answers": rl_data.device_answers(prompts.task, examples,
-                                                   mesh)}
+                                                   mesh),
+                 "source": rl_data.place(np.asarray(
+                     [source_ids.get(e.get("source", ""), 0)
+                      for e in examples], np.int32), mesh, ("act_batch",)),
+                 **jb}
         state, metrics, extras = rl_step(carry["train"], frozen, batch,
                                          rng)
       no_signal = _count_no_signal(metrics["zero_std_frac"],
@@ -393,6 +490,7 @@ def run(c, workdir: str) -> dict:
              + 2 * spec.needs_old)
   if spec.distills:
     fpt += 2 * spec.teacher_cfg.num_params()
+  fpt += sum(2 * s.cfg.num_params() for s in spec.reward_models)
   carry, last = loop.run(
       c, workdir, carry,
       loop.Hooks(step=step_fn, host_metrics=host_metrics,

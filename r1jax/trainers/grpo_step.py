@@ -33,10 +33,21 @@ import jax.numpy as jnp
 from r1jax.losses import grpo as grpo_loss
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer
+from r1jax.rewards import combiner
 from r1jax.rewards.device import combine
+from r1jax.rewards.device import judge as judge_dev
+from r1jax.rewards.device import model_rewards
 from r1jax.sampling import sampler
 from r1jax.sampling.strategies import Sampling
 from r1jax.trainers import common
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeSpec:
+  """The judge reward's static parts: the judge's model and prompt pieces
+  (`rewards.device.judge.Pieces`)."""
+  cfg: ModelConfig
+  pieces: judge_dev.Pieces
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -65,6 +76,11 @@ class RLSpec:
   # The teacher's model (any size or architecture sharing the tokenizer);
   # required when distill_coef > 0.
   teacher_cfg: ModelConfig | None = None
+  # Reward models scoring the rollout (params in frozen["reward_models"]).
+  reward_models: tuple[model_rewards.ModelRewardSpec, ...] = ()
+  # The generative judge of the `judge` reward (frozen["judge"]); None =
+  # no judge.
+  judge: JudgeSpec | None = None
 
   def __post_init__(self):
     if self.distill_coef < 0:
@@ -182,14 +198,59 @@ def _logp_scan(params, spec: RLSpec, rows: dict, n: int,
   return jnp.swapaxes(logp, 0, 1).reshape(b, -1)  # undo split_rows
 
 
+# The models a step reads and never optimizes (one `frozen` argument).
+FROZEN_KEYS = ("ref", "teacher", "reward_models", "judge")
+
+
+def scored_models(spec: RLSpec, frozen, prompts_PxT, pmask_PxT, comp,
+                  tags, step, scopes=()) -> dict:
+  """{name: float32[B]}: each reward model's normalised scores of the
+  rollout; a model whose scope starts later is skipped (`lax.cond`) until
+  `step` reaches its start_step (R1 adds preference rewards late)."""
+  rms = (frozen or {}).get("reward_models") or {}
+  missing = {s.name for s in spec.reward_models} - set(rms)
+  if missing:
+    raise ValueError(f"frozen['reward_models'] lacks {sorted(missing)}")
+  scopes, out = dict(scopes), {}
+  for s in spec.reward_models:
+    def run(s=s):
+      return model_rewards.model_reward(
+          rms[s.name], s, prompts_PxT, pmask_PxT, comp.tokens_BxM,
+          comp.mask_BxM, spec.group, tags)
+    start = (scopes.get(s.name) or combiner.Scope()).start_step
+    if start > 0:
+      zeros = jnp.zeros(comp.tokens_BxM.shape[:1], jnp.float32)
+      out[s.name] = jax.lax.cond(jnp.asarray(step) >= start, run,
+                                 lambda: zeros)
+    else:
+      out[s.name] = run()
+  return out
+
+
+def judged(spec: RLSpec, frozen, batch, comp):
+  """float32[B]: the judge's verdict on each rollout row, from the
+  batch's bare question and reference tokens (`question`, `qmask`,
+  `reference`, `rmask`, [P, ...]); NaN where no verdict could be read
+  (left out of the reward and counted by the combiner)."""
+  j = (frozen or {}).get("judge")
+  if j is None:
+    raise ValueError("the judge reward needs frozen['judge'] = {'params', "
+                     "'chars'}")
+  out = judge_dev.judge(j["params"], spec.judge.cfg, spec.judge.pieces,
+                        j["chars"], batch["question"], batch["qmask"],
+                        comp.tokens_BxM, comp.mask_BxM, batch["reference"],
+                        batch["rmask"])
+  return jnp.where(out.ok_B, out.value_B, jnp.nan)
+
+
 def _frozen_params(spec: RLSpec, frozen) -> tuple:
   """(ref, teacher) params from the `frozen` dict; a clear error at trace
   time when one the spec needs is missing."""
   frozen = frozen or {}
-  unknown = set(frozen) - {"ref", "teacher"}
+  unknown = set(frozen) - set(FROZEN_KEYS)
   if unknown:
-    raise ValueError(f"frozen has keys {sorted(unknown)}; allowed: ref, "
-                     "teacher")
+    raise ValueError(f"frozen has keys {sorted(unknown)}; allowed: "
+                     f"{FROZEN_KEYS}")
   ref, teacher = frozen.get("ref"), frozen.get("teacher")
   if spec.needs_ref and ref is None:
     raise ValueError("loss.beta > 0 needs frozen['ref'] (reference params)")
@@ -317,7 +378,6 @@ def make_learn(spec: RLSpec, tx):
         "skipped_updates": aux["skipped_sum"],
         "grad_norm": aux["grad_norm_max"],
         "ratio_min": aux["ratio_min"], "ratio_max": aux["ratio_max"],
-        "reward/total": r_PxG.mean(), "reward/total_std": r_PxG.std(),
         "length/mean": len_B.mean(), "length/min": len_B.min(),
         "length/max": len_B.max(),
         "length/terminated_mean": jnp.sum(len_B * done_B) / jnp.maximum(
@@ -344,9 +404,14 @@ def make_learn(spec: RLSpec, tx):
 def make_rl_step(spec: RLSpec, tx):
   """rl_step(state, frozen, batch, rng) -> (state, metrics, extras).
 
-  `frozen`: {"ref": params or None, "teacher": params or None}.
+  `frozen`: {"ref": params or None, "teacher": params or None,
+  "reward_models": {name: params} or None, "judge": {"params", "chars"}
+  or None}.
   `batch`: prompts_PxT, pmask_PxT (P = oversampled prompts), `answers`
-  (dict of per-prompt arrays from the task's device_answer) and `class_V`.
+  (dict of per-prompt arrays from the task's device_answer), `class_V`,
+  optionally `source` (int32 [P] source ids for reward scopes), and with
+  a judge `question`, `qmask`, `reference`, `rmask` ([P, ...] tokens of
+  the bare question and the reference answer).
   `extras`, per rollout row [B]: `tokens` [B, M], `length`, `truncated`,
   `reward` (the total the advantages use) and `rewards` ({name: values}).
   """
@@ -358,16 +423,23 @@ def make_rl_step(spec: RLSpec, tx):
     k_sample, k_learn = jax.random.split(rng)
     comp = rollout(state["params"], batch["prompts"], batch["pmask"],
                    k_sample)
-    answers = jax.tree.map(lambda x: jnp.repeat(x, spec.group, axis=0),
-                           batch["answers"])
-    total_B, parts = combine.score(spec.rewards, comp.tokens_BxM,
-                                   comp.mask_BxM, comp.truncated_B, answers,
-                                   batch["class_V"])
+    rep = lambda x: jnp.repeat(x, spec.group, axis=0)  # noqa: E731
+    # REWARDS: the registry's device twins, one combiner (rewards.combiner).
+    rb = combine.DeviceBatch(
+        comp.tokens_BxM, comp.mask_BxM, comp.truncated_B,
+        jax.tree.map(rep, batch["answers"]), batch["class_V"],
+        spec.rewards.tags, spec.rewards.think_opened, spec.rewards.task)
+    source_B = rep(batch["source"]) if "source" in batch else None
+    models = scored_models(spec, frozen, batch["prompts"], batch["pmask"],
+                           comp, spec.rewards.tags, state["step"],
+                           spec.rewards.scopes)
+    if spec.judge is not None:
+      models["judge"] = judged(spec, frozen, batch, comp)
+    total_B, rmetrics, parts = combine.score(spec.rewards, rb, state["step"],
+                                             source_B, models)
     state, metrics = learn(state, frozen, batch["prompts"],
                            batch["pmask"], comp, total_B, k_learn)
-    for name, v in parts.items():
-      metrics[f"reward/{name}"] = v.mean()
-      metrics[f"reward/{name}_std"] = v.std()
+    metrics.update(rmetrics)
     if spec.truncated_reward is not None:  # what the learner saw
       total_B = jnp.where(comp.truncated_B, spec.truncated_reward, total_B)
     return state, metrics, {"tokens": comp.tokens_BxM,

@@ -88,7 +88,8 @@ def score_rollout(
     tok: tok_lib.Tokenizer, comp, examples_B: Sequence[Mapping[str, Any]],
     weights: Mapping[str, float], options: Mapping[str, Any] | None, *,
     think_opened: bool, report: Sequence[str] = ('reflection',),
-    per_row: bool = False,
+    scope: Mapping[str, Any] | None = None, step: int = 0,
+    extra: Mapping[str, np.ndarray] | None = None, per_row: bool = False,
 ):
   """(total_B float32 [B], metrics), the same on every process; with
   `per_row`, (total_B, metrics, {name: float32 [B]}): each computed
@@ -100,12 +101,14 @@ def score_rollout(
     comp: holds global arrays `tokens_BxM`, `length_B`, `truncated_B`,
       sharded over rows (e.g. `sampling.Completions`).
     examples_B: the example of each row (all B, on every process).
-    weights, options, report: as `rewards.total.compute_rewards`.
+    weights, options, report, scope, step, extra: as
+      `rewards.total.compute_rewards` (`extra`: {name: values of all B
+      rows}, e.g. reward models' scores, the same on every process).
     think_opened: whether the prompt opened `<think>` (text metrics).
 
   Returns:
-    What `compute_rewards` returns for all B rows (metrics `rewards/<name>`,
-    `.../std`, `.../failures`, the reward's counts, `rewards/total`), plus
+    What `compute_rewards` returns for all B rows (metrics `reward/<name>`,
+    `.../std`, `.../failures`, the reward's counts, `reward/total`), plus
     `reflection/words_mean` and `reflection/frac_any` as
     `trainers.rl_data.text_metrics` gives them.
   """
@@ -120,7 +123,9 @@ def score_rollout(
   texts = decode_lib.decode(tok, tokens, length)
   batch = registry.RewardBatch(texts, [examples_B[i] for i in mine],
                                lengths_B=length, truncated_B=truncated)
-  results = reward_total.reward_results(batch, weights, options, report)
+  extra = dict(extra or {})
+  results = reward_total.reward_results(batch, weights, options, report,
+                                        tuple(extra))
   # Per row: each reward's value, then the reflective-word count.
   values_BxK = np.zeros((n, len(results) + 1), np.float32)
   for k, result in enumerate(results.values()):
@@ -143,7 +148,11 @@ def score_rollout(
       all_BxK[:, k], failures=int(summed[(name, 'failures')]),
       metrics={m: summed[(name, m)] for m in r.metrics})
           for k, (name, r) in enumerate(results.items())}
-  total_B, metrics = reward_total.summarize(full, weights, n)
+  full.update({name: registry.RewardResult(np.asarray(v, np.float32))
+               for name, v in extra.items()})
+  total_B, metrics = reward_total.summarize(
+      full, weights, n, scope, [e.get('source', '') for e in examples_B],
+      step, tuple(extra))
   words_B = all_BxK[:, -1].astype(np.int64)
   metrics['reflection/words_mean'] = float(np.mean(words_B)) if n else 0.0
   metrics['reflection/frac_any'] = float(np.mean(words_B > 0)) if n else 0.0

@@ -70,19 +70,20 @@ def pieces(tok: tok_lib.Tokenizer) -> list[str]:
 
 
 def check_tokenizer(student: tok_lib.Tokenizer, teacher: tok_lib.Tokenizer,
-                    path: str) -> None:
-  """ValueError naming config.distill.teacher unless both tokenizers have
-  the same size and id -> piece mapping."""
-  where = f"config.distill.teacher={path!r}"
+                    path: str, field: str = "config.distill.teacher",
+                    why: str = _OTHER_FAMILY) -> None:
+  """ValueError naming `field` unless both tokenizers have the same size
+  and id -> piece mapping."""
+  where = f"{field}={path!r}"
   if student.vocab_size != teacher.vocab_size:
     raise ValueError(f"{where}: its tokenizer has {teacher.vocab_size} ids, "
-                     f"the student's {student.vocab_size}; {_OTHER_FAMILY}")
+                     f"the student's {student.vocab_size}; {why}")
   a, b = pieces(student), pieces(teacher)
   if a != b:
     i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
     raise ValueError(f"{where}: its tokenizer maps ids to other pieces than "
                      f"the student's (id {i}: {b[i]!r} vs the student's "
-                     f"{a[i]!r}); {_OTHER_FAMILY}")
+                     f"{a[i]!r}); {why}")
 
 
 def load(c, mesh, rules, tok: tok_lib.Tokenizer, budget: int

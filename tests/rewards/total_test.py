@@ -22,11 +22,11 @@ def test_default_is_accuracy_plus_format():
       _batch(), rewards.default_reward_config())
   # Accuracy [1, 0, 0] (no tags in #2, wrong in #3); format [1, 0, 1].
   np.testing.assert_allclose(total_B, [2.0, 0.0, 1.0])
-  assert metrics['rewards/accuracy'] == pytest.approx(1 / 3)
-  assert metrics['rewards/format'] == pytest.approx(2 / 3)
-  assert metrics['rewards/total'] == pytest.approx(1.0)
-  assert 'rewards/reflection' in metrics  # Reported at weight 0.
-  assert 'rewards/language' not in metrics  # Weight 0: not computed.
+  assert metrics['reward/accuracy'] == pytest.approx(1 / 3)
+  assert metrics['reward/format'] == pytest.approx(2 / 3)
+  assert metrics['reward/total'] == pytest.approx(1.0)
+  assert 'reward/reflection' in metrics  # Reported at weight 0.
+  assert 'reward/language' not in metrics  # Weight 0: not computed.
 
 
 def test_command_line_override_changes_total():
@@ -39,8 +39,8 @@ def test_command_line_override_changes_total():
   options = rewards.default_reward_options()
   total_B, metrics = rewards.compute_rewards(_batch(), fv.config, options)
   np.testing.assert_allclose(total_B, [2.0, 0.0, -0.5])
-  assert 'rewards/format' not in metrics
-  assert metrics['rewards/truncation'] == pytest.approx(-1 / 3)
+  assert 'reward/format' not in metrics
+  assert metrics['reward/truncation'] == pytest.approx(-1 / 3)
 
 
 def test_every_registered_reward_has_a_weight_and_options():

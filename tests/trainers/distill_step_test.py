@@ -27,8 +27,8 @@ TEACHER_CFG = CFG.replace(num_layers=1, embed_dim=48, num_heads=6,
                           mlp_dim=96)
 TEMP = 0.7
 # Rewards that give every group equal rewards (advantage 0): weights 0.
-NO_REWARDS = combine.DeviceRewardSpec(weights=(), task="none",
-                                      tags=V.tags())
+NO_REWARDS = combine.DeviceRewardSpec.from_config({}, {}, None, V.tags(),
+                                                  report=())
 
 
 def _one_device():

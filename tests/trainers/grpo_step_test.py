@@ -23,7 +23,7 @@ TASK = tasks.get("arithmetic", num_ops=1, max_operand=5)
 # A random model earns no accuracy; the truncation penalty (no EOS drawn)
 # gives the groups unequal rewards, so the advantages are not all zero.
 REWARDS = combine.DeviceRewardSpec.from_config(
-    {"accuracy": 1.0, "format": 1.0, "truncation": 1.0}, {}, "arithmetic",
+    {"accuracy": 1.0, "format": 1.0, "truncation": 1.0}, {}, TASK,
     V.tags())
 
 
@@ -121,8 +121,9 @@ def test_two_programs_equal_one():
     comp = jax.jit(grpo_step.make_rollout(spec))(
         state["params"], batch["prompts"], batch["pmask"], k_sample)
     answers = {"answer": jnp.repeat(batch["answers"]["answer"], G)}
-    total_B, _ = combine.score(REWARDS, comp.tokens_BxM, comp.mask_BxM,
-                               comp.truncated_B, answers, batch["class_V"])
+    total_B, _, _ = combine.score(REWARDS, combine.DeviceBatch(
+        comp.tokens_BxM, comp.mask_BxM, comp.truncated_B, answers,
+        batch["class_V"], REWARDS.tags, task=TASK))
     state, m = jax.jit(grpo_step.make_learn(spec, tx))(
         state, {"ref": jax.tree.map(jnp.copy, params), "teacher": None},
         batch["prompts"], batch["pmask"], comp, total_B, k_learn)

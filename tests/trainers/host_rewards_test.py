@@ -31,7 +31,7 @@ def test_score_rollout_equals_compute_rewards_on_all_rows(tok):
   # Rows scored by math-verify (\frac{1}{2}, 0.5), the task and choices.
   np.testing.assert_array_equal(batch.cache["accuracy"].values_B,
                                 [1, 0, 1, 1, 1, 1, 0, 0] * 2)
-  assert metrics["rewards/format"] > 0 and metrics["rewards/reflection"] > 0
+  assert metrics["reward/format"] > 0 and metrics["reward/reflection"] > 0
 
 
 def test_completion_ending_in_eos_keeps_format(tok):
@@ -46,7 +46,7 @@ def test_completion_ending_in_eos_keeps_format(tok):
       tok, comp, ex, {"format": 1.0, "accuracy": 1.0}, None,
       think_opened=False)
   np.testing.assert_array_equal(total_B, [2, 2, 0, 2] * 2)
-  assert metrics["rewards/format"] == 0.75
+  assert metrics["reward/format"] == 0.75
 
 
 def test_row_owners_one_process():

@@ -3,7 +3,9 @@ give the same SFT and GRPO metrics as one process with 8 devices, also with
 host rewards (each process scores its rows) and an HF export (a collective
 every process joins), write the same rejection-sampling output once (each process sampling
 and writing its rows), and the same
-eval records and metrics (each process scoring and writing its own rows)."""
+eval records and metrics (each process scoring and writing its own rows);
+the reward_model stage gives the same metrics and writes the same
+reward_stats.json and HF export once."""
 import json
 import os
 import socket
@@ -16,8 +18,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from r1jax.models import hf
-from r1jax.trainers import evaluate, generate, grpo, sft
-from tests.trainers import util
+from r1jax.trainers import evaluate, generate, grpo, reward_model, sft
+from tests.trainers import reward_model_test, util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 # After the one-process runs, the workers get this long to finish; a
@@ -79,6 +81,8 @@ def test_two_processes_match_one(tmp_path):
   generate.run(util.multiprocess_generate(tok, prompts),
                str(one / "generate"))
   evaluate.run(util.multiprocess_eval(model_dir), str(one / "eval"))
+  reward_model.run(reward_model_test.multiprocess_config(tok),
+                   str(one / "reward_model"))
   _wait(procs, logs, TIMEOUT_S)
 
   multi = tmp_path / "multi"
@@ -120,3 +124,23 @@ def test_two_processes_match_one(tmp_path):
   assert multi_eval["meta"]["processes"] == 2
   assert [json.loads(l) for l in open(multi / "eval" / "samples.jsonl")] == [
       json.loads(l) for l in open(one / "eval" / "samples.jsonl")]
+  # reward_model: same metrics; process 0 wrote the stats and the export.
+  _compare(str(one / "reward_model"), str(multi / "reward_model"),
+           ("loss", "accuracy", "margin", "grad_norm",
+            "eval/pairwise_accuracy", "eval/margin", "eval/score_mean"))
+  stats = [json.load(open(d / "reward_model" / reward_model.STATS_FILE))
+           for d in (one, multi)]
+  assert stats[1].keys() == stats[0].keys()
+  for k, v in stats[0].items():
+    assert stats[1][k] == (pytest.approx(v, rel=1e-4, abs=1e-6)
+                           if isinstance(v, float) else v), k
+  assert json.load(open(multi / "reward_model" / "hf" /
+                        reward_model.STATS_FILE)) == stats[1]
+  assert not [n for n in os.listdir(multi / "reward_model")
+              if n.endswith(".tmp")]
+  want = load_file(str(one / "reward_model" / "hf" / "model.safetensors"))
+  got = load_file(str(multi / "reward_model" / "hf" / "model.safetensors"))
+  assert sorted(got) == sorted(want) and "score.weight" in got
+  for name, w in want.items():
+    np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-7,
+                               err_msg=name)

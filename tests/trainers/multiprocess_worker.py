@@ -8,8 +8,9 @@ rows), then stages into directories of ROOT (shared by the two processes):
 sft and grpo for 2 steps (ROOT/sft,
 ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
-(ROOT/generate), and the eval stage on DATA/eval_model (ROOT/eval). The
-test writes TOK and DATA first.
+(ROOT/generate), the eval stage on DATA/eval_model (ROOT/eval), and the
+reward_model stage with an HF export (ROOT/reward_model). The test writes
+TOK and DATA first.
 """
 import os
 import sys
@@ -43,7 +44,7 @@ def check_host_rewards(tok_path: str) -> None:
   want_B, want, _ = util.all_rows_reference(tok, host, examples, options)
   np.testing.assert_array_equal(total_B, want_B)
   assert metrics == want, (metrics, want)
-  assert want["rewards/accuracy"] == 0.625, want
+  assert want["reward/accuracy"] == 0.625, want
 
 
 def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
@@ -53,6 +54,8 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
   assert jax.device_count() == 8 and jax.local_device_count() == 4
   from tests.trainers import util  # pylint: disable=g-import-not-at-top
   from r1jax.trainers import evaluate, generate, grpo, sft  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import reward_model  # pylint: disable=g-import-not-at-top
+  from tests.trainers import reward_model_test  # pylint: disable=g-import-not-at-top
   stages = (
       ("host_rewards", lambda _: check_host_rewards(tok)),
       ("sft", lambda d: sft.run(util.multiprocess_sft(tok), d)),
@@ -62,7 +65,9 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
       ("generate", lambda d: generate.run(util.multiprocess_generate(
           tok, util.rl_jsonl(data, 6, "prompts.jsonl")), d)),
       ("eval", lambda d: evaluate.run(util.multiprocess_eval(
-          os.path.join(data, "eval_model")), d)))
+          os.path.join(data, "eval_model")), d)),
+      ("reward_model", lambda d: reward_model.run(
+          reward_model_test.multiprocess_config(tok), d)))
   for name, run in stages:
     start = time.time()
     run(os.path.join(root, name))

@@ -101,11 +101,11 @@ def test_rewards_that_differ_within_groups_do_not_warn(tmp_path, tok_path,
      "scores the same"),
 ])
 def test_message_names_the_likely_cause(means, weights, expected):
-  m = dict(means, **{"reward/total": 0.0, "reward/accuracy_std": 0.0,
+  m = dict(means, **{"reward/total": 0.0, "reward/accuracy/std": 0.0,
                      "zero_std_frac": 1.0})
   msg = grpo.no_signal_message(m, 5, weights, "r1_zero", True, "/base")
   assert expected in msg.lower() and "no learning signal for 5 steps" in msg
-  assert "accuracy=" in msg and "accuracy_std" not in msg
+  assert "accuracy=" in msg and "std=" not in msg
 
 
 def test_warning_fires_once_and_zero_turns_it_off():

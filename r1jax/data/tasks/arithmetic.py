@@ -70,3 +70,8 @@ class Arithmetic(base.Task):
 
   def device_answer(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return dict(answer=np.int32(int(example['answer'])))
+
+  def device_accuracy(self, tokens_BxM, mask_BxM, answers, class_V, tags):
+    from r1jax.rewards.device import accuracy  # pylint: disable=g-import-not-at-top
+    return accuracy.arithmetic_accuracy(tokens_BxM, mask_BxM,
+                                        answers['answer'], class_V, tags)

@@ -64,5 +64,16 @@ class Task(abc.ABC):
   def device_answer(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Fixed-shape arrays the jnp accuracy reward needs for this example."""
 
+  def device_accuracy(self, tokens_BxM, mask_BxM, answers, class_V, tags):
+    """float32[B] (jnp, traceable): 1.0 where a completion's answer solves
+    its example, read from tokens (`rewards.device`); `answers` holds the
+    rows' `device_answer` arrays. Tasks without a jnp verifier leave it
+    unimplemented (`has_device_accuracy` is False)."""
+    raise NotImplementedError(f'task {self.name!r} has no device accuracy')
+
+  @property
+  def has_device_accuracy(self) -> bool:
+    return type(self).device_accuracy is not Task.device_accuracy
+
   def examples(self, seed: int, start: int, count: int) -> list[dict]:
     return [self.generate(seed, i) for i in range(start, start + count)]

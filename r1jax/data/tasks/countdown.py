@@ -82,3 +82,9 @@ class Countdown(base.Task):
     numbers_N = np.full((MAX_NUMBERS,), -1, np.int32)
     numbers_N[:len(example['numbers'])] = example['numbers']
     return dict(target=np.int32(example['target']), numbers_N=numbers_N)
+
+  def device_accuracy(self, tokens_BxM, mask_BxM, answers, class_V, tags):
+    from r1jax.rewards.device import accuracy  # pylint: disable=g-import-not-at-top
+    return accuracy.countdown_accuracy(tokens_BxM, mask_BxM,
+                                       answers['target'],
+                                       answers['numbers_N'], class_V, tags)

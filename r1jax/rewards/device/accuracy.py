@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from r1jax.data.tasks import expr
+from r1jax.rewards import registry
 from r1jax.rewards.device import format as fmt
 from r1jax.rewards.device import vocab
 
@@ -147,3 +148,14 @@ def countdown_accuracy(tokens_BxT, mask_BxT, target_B, numbers_BxN, class_V,
                    == jnp.sort(numbers_BxN, axis=1), axis=1)
   hit_B = jnp.abs(value_B - target_B.astype(jnp.float32)) < 1e-3
   return (found_B & ok_B & same_B & hit_B).astype(jnp.float32)
+
+
+@registry.register_device('accuracy')
+def accuracy_twin(batch):
+  """The task's jnp verifier (`Task.device_accuracy`), computed once per
+  batch (cosine reads it too)."""
+  if 'accuracy' not in batch.cache:
+    batch.cache['accuracy'] = batch.task.device_accuracy(
+        batch.tokens_BxM, batch.mask_BxM, batch.answers, batch.class_V,
+        batch.tags)
+  return batch.cache['accuracy']

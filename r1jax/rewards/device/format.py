@@ -8,6 +8,7 @@ completion tokens), `mask_BxT` (1 on completion tokens, 0 on padding),
 """
 import jax.numpy as jnp
 
+from r1jax.rewards import registry
 from r1jax.rewards.device import vocab
 
 
@@ -73,3 +74,10 @@ def answer_span(tokens_BxT, mask_BxT, tags: vocab.Tags):
   span_BxT = ((t_1xT >= lo_B[:, None]) & (t_1xT < hi_B[:, None])
               & found_B[:, None] & mask_BxT)
   return span_BxT, found_B
+
+
+@registry.register_device('format')
+def format_twin(batch) -> jnp.ndarray:
+  """The `format` reward's device twin."""
+  return format_reward(batch.tokens_BxM, batch.mask_BxM, batch.class_V,
+                       batch.tags, batch.think_opened)
