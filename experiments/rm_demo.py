@@ -10,9 +10,8 @@ r"""A reward model you can watch, on a CPU: learned preferences that pay.
 2. PREFERENCES from the base's own samples (`generate`, k per prompt at
    the RL temperature 1.0, on problems of task seed 2, apart from the RL
    training stream (seed 0) and the held-out problems (seed 1)): per
-   problem, the shortest correct sample is preferred to a wrong one, and
-   to a correct one at least 1.5x longer. The preferred response is the
-   correct and concise one; no reference answer is in the pairs.
+   problem, a correct sample is preferred to a wrong one of about the same
+   length (`pairs`); no reference answer is in the pairs.
 3. REWARD MODEL (`reward_model` stage, Bradley-Terry) started from the
    base (a fresh score head), its held-out pairwise accuracy on problems
    it never saw.
@@ -43,29 +42,28 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import eval as eval_config
 from configs import generate as generate_config
 from configs import r1_zero_demo
 from configs import reward_model as rm_config
 from r1jax import configlib
 from r1jax import metrics as metrics_lib
 from r1jax.trainers import demo, evaluate, generate, grpo, reward_model
+from experiments.distill_vs_rl import eval_cfg, per_problem  # the same eval
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Per variant (ours): problems the base samples (k each) for preferences;
 # RM optimizer updates (32 pairs each); GRPO steps; held-out problems.
 VARIANTS = {
-    "cpu": dict(pref_prompts=4096, k=8, rm_steps=170, rl_steps=40,
-                heldout=128, verbose_pairs=False),
+    "cpu": dict(pref_prompts=4096, k=8, rm_steps=200, rl_steps=40,
+                heldout=128),
     "short": dict(pref_prompts=2048, k=8, rm_steps=100, rl_steps=30,
-                  heldout=128, verbose_pairs=False),
+                  heldout=128),
 }
 EVAL_K = 8
 ARMS = {"rm_only": "the reward model alone",
         "rm_format": "reward model + format (R1's general reward)"}
-# A correct sample this many times longer than the shortest correct one
-# is the dispreferred side of a "concise" pair.
-VERBOSE_RATIO = 1.5
+# Wrong samples per problem that get a pair (each against a correct one).
+PAIRS_PER_PROBLEM = 2
 
 
 def demo_config(variant: str, seed: int):
@@ -90,34 +88,33 @@ def generate_cfg(d, base: str, v: dict, seed: int):
   return c
 
 
-def pairs(generations: str, verbose_pairs: bool = False
-          ) -> tuple[list[dict], dict]:
-  """(pairs, counts) from generations.jsonl: per problem, the shortest
-  correct sample vs a wrong one (and, with `verbose_pairs`, vs a much
-  longer correct one)."""
+def pairs(generations: str) -> tuple[list[dict], dict]:
+  """(pairs, counts) from generations.jsonl: per problem, up to two wrong
+  samples, each against the correct sample closest to it in length.
+
+  Length-matched on purpose: pairing the shortest correct sample with a
+  wrong one (the "concise" preference) taught the RM that shorter is
+  better, and GRPO then shortened the chains of thought until the
+  accuracy fell (measured; README)."""
   by = {}
   for line in open(generations, encoding="utf-8"):
     r = json.loads(line)
     by.setdefault(r["problem"], []).append(r)
-  out, counts = [], {"wrong": 0, "verbose": 0, "problems": len(by)}
+  out = []
+  counts = {"problems": len(by), "with_correct": 0, "with_both": 0}
   for rows in by.values():
-    right = sorted((r for r in rows if r["correct"]),
-                   key=lambda r: r["length"])
+    right = [r for r in rows if r["correct"]]
     wrong = [r for r in rows if not r["correct"] and not r["truncated"]]
-    if not right:
+    counts["with_correct"] += bool(right)
+    if not right or not wrong:
       continue
-    best = right[0]
-    pair = lambda r, kind: {"prompt": best["prompt"],  # noqa: E731
-                            "chosen": best["completion"],
-                            "rejected": r["completion"], "kind": kind}
-    if wrong:
-      out.append(pair(wrong[0], "wrong"))
-      counts["wrong"] += 1
-    long = [r for r in right[1:]
-            if r["length"] >= VERBOSE_RATIO * best["length"]]
-    if long and verbose_pairs:
-      out.append(pair(long[-1], "verbose"))
-      counts["verbose"] += 1
+    counts["with_both"] += 1
+    for w in wrong[:PAIRS_PER_PROBLEM]:
+      best = min(right, key=lambda r: (abs(r["length"] - w["length"]),
+                                       r["sample"]))
+      out.append({"prompt": best["prompt"], "chosen": best["completion"],
+                  "rejected": w["completion"],
+                  "length_gap": best["length"] - w["length"]})
   return out, counts
 
 
@@ -154,27 +151,6 @@ def rl_cfg(d, base: str, rm_dir: str, v: dict, arm: str):
   return g
 
 
-def eval_cfg(d, model: str, v: dict):
-  c = eval_config.get_config("arithmetic")
-  c.init_from = model
-  c.model.dtype = c.model.param_dtype = "float32"
-  e = c.evals.arithmetic
-  e.loader_kwargs.update(dict(d.task))
-  e.task_count, e.n, e.task_seed = v["heldout"], EVAL_K, 1
-  e.max_new_tokens = d.grpo.rl.max_new_tokens
-  c.batch_rows = 128
-  return c
-
-
-def per_problem(eval_dir: str) -> np.ndarray:
-  by = {}
-  for line in open(os.path.join(eval_dir, "samples.jsonl"),
-                   encoding="utf-8"):
-    r = json.loads(line)
-    by.setdefault(r["problem"], []).append(float(r["correct"]))
-  return np.array([np.mean(by[p]) for p in sorted(by)])
-
-
 def _finished(workdir: str) -> bool:
   return os.path.exists(os.path.join(workdir, "final_metrics.json"))
 
@@ -205,8 +181,7 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
   gen_dir = os.path.join(workdir, "samples")
   if not os.path.exists(os.path.join(gen_dir, "generations.jsonl")):
     generate.run(generate_cfg(d, base, v, seed), gen_dir)
-  prefs, counts = pairs(os.path.join(gen_dir, "generations.jsonl"),
-                        v["verbose_pairs"])
+  prefs, counts = pairs(os.path.join(gen_dir, "generations.jsonl"))
   pref_file = os.path.join(workdir, "preferences.jsonl")
   with open(pref_file, "w", encoding="utf-8") as f:
     f.writelines(json.dumps(p) + "\n" for p in prefs)
@@ -274,8 +249,9 @@ def markdown(out: dict) -> str:
   c = out["pair_counts"]
   b = out["eval"]["base"]
   lines = [
-      f"Preference pairs: {out['preference_pairs']} ({c['wrong']} correct "
-      f"vs wrong, {c['verbose']} concise vs verbose); RM held-out pairwise "
+      f"Preference pairs: {out['preference_pairs']} (correct vs wrong, "
+      f"length-matched, from {c['with_both']} of {c['problems']} "
+      f"problems); RM held-out pairwise "
       f"accuracy {out['rm_heldout_accuracy']:.3f}. Held-out pass@1 (k="
       f"{out['k']}, T 0.6) of the base: {b['pass@1']:.3f} +- "
       f"{b['stderr']:.3f}.", "",

@@ -115,14 +115,8 @@ def _reduce(stacked: dict) -> dict:
   return out
 
 
-def sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group: int):
-  """Prompt + completion rows: (tokens, segment ids, positions) [B, S]."""
-  rep = lambda x: jnp.repeat(x, group, axis=0)  # noqa: E731
-  tokens = jnp.concatenate([rep(prompts_PxT), tokens_BxM], axis=1)
-  seg = jnp.concatenate([rep(pmask_PxT.astype(jnp.int32)),
-                         mask_BxM.astype(jnp.int32)], axis=1)
-  pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
-  return tokens, seg, pos
+# Prompt + completion rows: (tokens, segment ids, positions) [B, S].
+sequences = model_rewards.sequences
 
 
 def completion_logp(params, cfg: ModelConfig, tokens_BxS, seg_BxS, pos_BxS,

@@ -57,18 +57,24 @@ def summary_mask(tokens_BxM, mask_BxM, tags: vocab.Tags):
       jnp.int32)
 
 
-def inputs(spec: ModelRewardSpec, prompts_PxT, pmask_PxT, tokens_BxM,
-           mask_BxM, group: int, tags: vocab.Tags):
-  """(tokens, segment ids, positions) [B, T + M]: each row's prompt and
-  the part of its completion the RM reads."""
-  if spec.span == "summary":
-    mask_BxM = summary_mask(tokens_BxM, mask_BxM, tags)
+def sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group: int):
+  """Prompt + completion rows: (tokens, segment ids, positions) [B, S];
+  positions count real tokens, so masked completion tokens shift none."""
   rep = lambda x: jnp.repeat(x, group, axis=0)  # noqa: E731
   tokens = jnp.concatenate([rep(prompts_PxT), tokens_BxM], axis=1)
   seg = jnp.concatenate([rep(pmask_PxT.astype(jnp.int32)),
                          mask_BxM.astype(jnp.int32)], axis=1)
   pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
   return tokens, seg, pos
+
+
+def inputs(spec: ModelRewardSpec, prompts_PxT, pmask_PxT, tokens_BxM,
+           mask_BxM, group: int, tags: vocab.Tags):
+  """(tokens, segment ids, positions) [B, T + M]: each row's prompt and
+  the part of its completion the RM reads."""
+  if spec.span == "summary":
+    mask_BxM = summary_mask(tokens_BxM, mask_BxM, tags)
+  return sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group)
 
 
 def model_reward(params, spec: ModelRewardSpec, prompts_PxT, pmask_PxT,
