@@ -8,7 +8,6 @@ its stage's `validate`) print one line, `error: ...`, and exit with status
 
 import contextlib
 import difflib
-import importlib
 import os
 import re
 import sys
@@ -17,6 +16,8 @@ import tempfile
 from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from r1jax import stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe config.",
                                           lock_config=True)
@@ -28,15 +29,7 @@ _DISTRIBUTED = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config", "workdir"])
 
 # config.stage -> module exposing validate(config) and run(config, workdir).
-STAGES = {
-    "eval": "r1jax.trainers.evaluate",
-    "generate": "r1jax.trainers.generate",
-    "sft": "r1jax.trainers.sft",
-    "pretrain": "r1jax.trainers.sft",
-    "grpo": "r1jax.trainers.grpo",
-    "r1_zero_demo": "r1jax.trainers.demo",
-    "reward_model": "r1jax.trainers.reward_model",
-}
+STAGES = stages.STAGES
 USAGE_EXIT = 2
 # TensorFlow's C++ start-up lines, printed when a stage module imports it.
 _NATIVE_NOISE = ("All log messages before absl::InitializeLog()",
@@ -159,9 +152,9 @@ def _quiet_native_stderr():
 def stage_module(stage: str):
   """The module that runs `stage` (imported without TF's start-up lines)."""
   if stage not in STAGES:
-    usage_error(f"config.stage={stage!r}; known: {sorted(STAGES)}")
+    usage_error(f"config.stage={stage!r}; known: {stages.names()}")
   with _quiet_native_stderr():
-    return importlib.import_module(STAGES[stage])
+    return stages.module(stage)
 
 
 def main(argv):

@@ -5,7 +5,9 @@ every process joins), write the same rejection-sampling output once (each proces
 and writing its rows), and the same
 eval records and metrics (each process scoring and writing its own rows);
 the reward_model stage gives the same metrics and writes the same
-reward_stats.json and HF export once."""
+reward_stats.json and HF export once; the pipeline stage runs its stages
+(hand-off by reference, eval after a stage) with the same metrics, and its
+markers say each stage finished once."""
 import json
 import os
 import socket
@@ -18,7 +20,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from r1jax.models import hf
-from r1jax.trainers import evaluate, generate, grpo, reward_model, sft
+from r1jax.trainers import evaluate, generate, grpo, pipeline, reward_model
+from r1jax.trainers import sft
 from tests.trainers import reward_model_test, util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -83,6 +86,7 @@ def test_two_processes_match_one(tmp_path):
   evaluate.run(util.multiprocess_eval(model_dir), str(one / "eval"))
   reward_model.run(reward_model_test.multiprocess_config(tok),
                    str(one / "reward_model"))
+  pipeline.run(util.multiprocess_pipeline(tok), str(one / "pipeline"))
   _wait(procs, logs, TIMEOUT_S)
 
   multi = tmp_path / "multi"
@@ -144,3 +148,19 @@ def test_two_processes_match_one(tmp_path):
   for name, w in want.items():
     np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-7,
                                err_msg=name)
+  # pipeline: the same metrics per stage and the same eval; each stage's
+  # marker says it finished.
+  for name in ("first", "second"):
+    _compare(str(one / "pipeline" / name), str(multi / "pipeline" / name),
+             ("loss", "grad_norm", "token_accuracy"))
+    m2 = pipeline.read_marker(str(multi / "pipeline" / name))
+    assert m2["finished_id"] and m2["stage"] == "sft", m2
+  # The first stage's key is its config's (the second's also follows the
+  # first's finished run, which differs between the two runs).
+  assert (pipeline.read_marker(str(one / "pipeline" / "first"))["key"] ==
+          pipeline.read_marker(str(multi / "pipeline" / "first"))["key"])
+  assert not [n for n in os.listdir(multi / "pipeline")
+              if ".replaced-" in n or n.endswith(".tmp")]
+  one_res, multi_res = (json.load(open(d / "pipeline" / "results.json"))
+                        for d in (one, multi))
+  assert multi_res["evals"] == one_res["evals"]

@@ -9,7 +9,9 @@ sft and grpo for 2 steps (ROOT/sft,
 ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
 (ROOT/generate), the eval stage on DATA/eval_model (ROOT/eval), and the
-reward_model stage with an HF export (ROOT/reward_model). The test writes
+reward_model stage with an HF export (ROOT/reward_model), and a pipeline
+of two SFT stages with an eval after the second (ROOT/pipeline). The test
+writes
 TOK and DATA first.
 """
 import os
@@ -54,7 +56,7 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
   assert jax.device_count() == 8 and jax.local_device_count() == 4
   from tests.trainers import util  # pylint: disable=g-import-not-at-top
   from r1jax.trainers import evaluate, generate, grpo, sft  # pylint: disable=g-import-not-at-top
-  from r1jax.trainers import reward_model  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import pipeline, reward_model  # pylint: disable=g-import-not-at-top
   from tests.trainers import reward_model_test  # pylint: disable=g-import-not-at-top
   stages = (
       ("host_rewards", lambda _: check_host_rewards(tok)),
@@ -67,7 +69,9 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
       ("eval", lambda d: evaluate.run(util.multiprocess_eval(
           os.path.join(data, "eval_model")), d)),
       ("reward_model", lambda d: reward_model.run(
-          reward_model_test.multiprocess_config(tok), d)))
+          reward_model_test.multiprocess_config(tok), d)),
+      ("pipeline", lambda d: pipeline.run(util.multiprocess_pipeline(tok),
+                                          d)))
   for name, run in stages:
     start = time.time()
     run(os.path.join(root, name))

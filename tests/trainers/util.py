@@ -111,6 +111,25 @@ def multiprocess_sft(tok_path: str):
                             "steps": 2, "data.microbatches": 2})
 
 
+def multiprocess_pipeline(tok_path: str):
+  """A pipeline of two SFT stages, the second from the first ("@first"),
+  evaluated after the second (every process joins each stage)."""
+  from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import pipeline  # pylint: disable=g-import-not-at-top
+  second = multiprocess_sft(tok_path)
+  second.init_from = "@first"
+  second.data.corpus_kwargs.seed = 5
+  e = eval_config.get_config("arithmetic,n=2,max_new_tokens=4,batch_rows=8")
+  e.model.dtype = e.model.param_dtype = "float32"
+  e.mesh.shape = (8, 1, 1)
+  e.evals.arithmetic.task_count = 4
+  e.evals.arithmetic.loader_kwargs = {"num_ops": 1}
+  e.evals.arithmetic.template = "plain"
+  return pipeline.make_config(
+      {"first": multiprocess_sft(tok_path), "second": second}, e,
+      evaluate_after=("second",))
+
+
 def rl_jsonl(directory: str, count: int = 64, name: str = "rl.jsonl") -> str:
   """Prompts of the tiny arithmetic task as a JSONL file (prompt and answer
   only: the accuracy reward checks them with math-verify)."""

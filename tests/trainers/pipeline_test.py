@@ -1,0 +1,200 @@
+"""The `pipeline` stage: hand-offs checked before anything runs, finished
+stages skipped, a changed config rerunning its stage and every later one
+(the old run moved aside, not deleted), an interrupted stage resumed in
+place, `config.only`, eval after a stage, and an SFT stage that starts from
+the base model's params and not from the RL checkpoint run after it."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import eval as eval_config
+from r1jax import checkpoint as ckpt_lib
+from r1jax import stages as stages_lib
+from r1jax.trainers import pipeline
+from tests.trainers import util
+
+
+def _base():
+  """Pretraining on the generated corpus; trains its tokenizer."""
+  return util.sft_config_tiny(**{
+      "steps": 2, "data.batch_size": 8, "data.seq_len": 64,
+      "vocab_size": 400, "data.corpus_kwargs.num_docs": 100})
+
+
+def _rl():
+  c = util.grpo_config("", **{"steps": 2, "rl.num_prompts": 4,
+                              "rl.group_size": 2, "optim.lr": 1e-3})
+  c.tokenizer = ""
+  c.init_from = "@base"
+  return c
+
+
+def _sft_from_base():
+  """SFT from the base (R1's stage 3 restarts from it) at a vanishing lr:
+  its params stay the base's, far from the RL run's."""
+  c = _base()
+  c.data.corpus_kwargs.seed = 7
+  c.init_from = "@base"
+  c.tokenizer = ""
+  c.optim.lr = 1e-9
+  c.optim.warmup_steps = 0
+  c.steps = 1
+  return c
+
+
+def _eval():
+  c = eval_config.get_config("arithmetic,n=2,max_new_tokens=4,batch_rows=8")
+  c.model.dtype = c.model.param_dtype = "float32"
+  c.evals.arithmetic.task_count = 4
+  c.evals.arithmetic.loader_kwargs = {"num_ops": 1}
+  c.evals.arithmetic.template = "plain"
+  return c
+
+
+def config(**stages):
+  stages = stages or {"base": _base(), "rl": _rl(), "sft": _sft_from_base()}
+  return pipeline.make_config(stages, _eval())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rl.init_from", "@bsae", "config.stages.rl.init_from='@bsae': a hand-off "
+     "must name a stage that runs earlier: no stage 'bsae'; did you mean "
+     "'base'?"),
+    ("base.init_from", "@rl", "config.stages.base.init_from='@rl': a hand-off"
+     " must name a stage that runs earlier: stage 'rl' runs at or after "
+     "'base'"),
+    ("rl.init_from", "@rl", "stage 'rl' runs at or after 'rl'"),
+    ("sft.data.train_file", "@rl_x/sft.jsonl", "no stage 'rl_x'"),
+])
+def test_bad_hand_off_fails_before_anything_runs(tmp_path, field, value,
+                                                 message):
+  c = config()
+  c.stages.update_from_flattened_dict({field: value})
+  with pytest.raises(ValueError, match=None) as e:
+    pipeline.run(c, str(tmp_path / "p"))
+  assert message in str(e.value), str(e.value)
+  assert not os.path.exists(tmp_path / "p")
+
+
+def test_validate_names_fields_and_defers_pending_files():
+  c = config()
+  c.stages.rl.rl.group_size = 1
+  with pytest.raises(ValueError, match=r"config\.stages\.rl\.rl\.group_size"):
+    pipeline.validate(c)
+  c = config()
+  c.stages.sft.data.corpus = ""
+  # Written by an earlier stage when the pipeline runs: not an error now.
+  c.stages.sft.data.train_file = "@rl/samples.jsonl"
+  pipeline.validate(c)
+  c.stages.sft.data.train_file = "/no/such/file.jsonl"
+  with pytest.raises(ValueError, match=r"config\.stages\.sft\.data\."
+                     r"train_file='/no/such/file.jsonl': not found"):
+    pipeline.validate(c)
+  for mutate, message in (
+      (lambda c: setattr(c, "order", ("base", "rl")),
+       "config.stages.sft is not in config.order"),
+      (lambda c: setattr(c, "order", ("base", "rl", "sft", "x")),
+       "config.order: 'x' has no config.stages.x"),
+      (lambda c: setattr(c, "only", "rll"), "config.only='rll': not a stage"),
+      (lambda c: setattr(c, "evaluate_after", ("eval",)),
+       "config.evaluate_after: 'eval' is not a stage"),
+      (lambda c: setattr(c.stages.rl, "stage", "pipeline"),
+       "config.stages.rl.stage='pipeline'")):
+    c = config()
+    mutate(c)
+    with pytest.raises(ValueError) as e:
+      pipeline.validate(c)
+    assert message in str(e.value), str(e.value)
+
+
+def _params(workdir):
+  return jax.tree.leaves(ckpt_lib.init_from(workdir)[1])
+
+
+def _max_diff(a, b):
+  return max(float(np.max(np.abs(np.asarray(x, np.float32)
+                                 - np.asarray(y, np.float32))))
+             for x, y in zip(a, b))
+
+
+def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
+  root = str(tmp_path / "p")
+  c = config()
+  c.evaluate_after = ("rl",)
+  out = pipeline.run(c, root)
+  assert out["ran"] == ["base", "rl", "eval/rl", "sft"]
+  # The SFT stage started from the base, not from the RL run before it.
+  base, rl, sft = (_params(os.path.join(root, n))
+                   for n in ("base", "rl", "sft"))
+  assert _max_diff(sft, base) < 1e-6
+  assert _max_diff(rl, base) > 1e-4
+  # One results table with the evaluated stage.
+  res = json.load(open(os.path.join(root, "results.json")))
+  assert set(res["evals"]) == {"rl"}
+  assert res["evals"]["rl"]["arithmetic"]["n"] == 2
+  assert "| rl | arithmetic |" in open(os.path.join(root, "results.md")).read()
+
+  # Again: every stage finished with the same config: nothing runs.
+  markers = {n: pipeline.read_marker(os.path.join(root, n))
+             for n in ("base", "rl", "sft")}
+  assert pipeline.run(c, root)["ran"] == []
+  assert markers["rl"] == pipeline.read_marker(os.path.join(root, "rl"))
+
+  # The RL stage's config changes: it and everything after it rerun; the
+  # old runs are moved aside, not deleted; the base is kept.
+  c.stages.rl.steps = 3
+  out = pipeline.run(c, root)
+  assert out == dict(out, ran=["rl", "eval/rl", "sft"], skipped=["base"])
+  aside = sorted(n for n in os.listdir(root) if ".replaced-" in n)
+  assert [n.split(".replaced-")[0] for n in aside] == ["rl", "sft"]
+  assert util.metric_rows(os.path.join(root, "rl")).keys() >= {3}
+  assert markers["base"] == pipeline.read_marker(os.path.join(root, "base"))
+
+  # config.only: that stage runs again (moved aside), nothing after it.
+  c.only = "rl"
+  assert pipeline.run(c, root)["ran"] == ["rl", "eval/rl"]
+  # ...so the next full run reruns the stage after it.
+  c.only = ""
+  assert pipeline.run(c, root)["ran"] == ["sft"]
+
+  # Killed inside a stage: the rerun resumes that stage in place (its
+  # directory and state kept) and does not redo the finished ones.
+  c.stages.sft.steps = 2
+  real = stages_lib.module
+
+  def killed(stage):
+    m = real(stage)
+    if stage != "sft":
+      return m
+
+    class Killed:
+      validate = m.validate
+
+      @staticmethod
+      def run(cfg, workdir):
+        open(os.path.join(workdir, "partial"), "w").close()
+        raise KeyboardInterrupt
+
+    return Killed
+
+  monkeypatch.setattr(stages_lib, "module", killed)
+  with pytest.raises(KeyboardInterrupt):
+    pipeline.run(c, root)
+  monkeypatch.setattr(stages_lib, "module", real)
+  n_aside = len([n for n in os.listdir(root) if ".replaced-" in n])
+  out = pipeline.run(c, root)
+  assert out["ran"] == ["sft"] and out["skipped"] == ["base", "rl",
+                                                        "eval/rl"]
+  assert os.path.exists(os.path.join(root, "sft", "partial"))
+  assert len([n for n in os.listdir(root) if ".replaced-" in n]) == n_aside
+
+
+def test_only_needs_finished_earlier_stages(tmp_path):
+  c = config()
+  c.only = "rl"
+  with pytest.raises(ValueError, match=r"config\.only='rl': the stages "
+                     r"before it must have finished.*\['base'\]"):
+    pipeline.run(c, str(tmp_path / "p"))
