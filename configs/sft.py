@@ -52,6 +52,9 @@ def get_config(arg=None):
   # JSONL file (REQUIRED unless `corpus` is set); with text_field set,
   # plain-text pretraining documents.
   c.data.train_file = ""
+  # More JSONL files with the same fields, read after train_file (R1's
+  # stage-3 SFT: the rejection samples + the non-reasoning data).
+  c.data.extra_files = ()
   c.data.prompt_field = "prompt"
   c.data.completion_field = "completion"
   c.data.text_field = ""

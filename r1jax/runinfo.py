@@ -99,6 +99,8 @@ ADDED_OFF = {
     "distill.coef": 0.0,
     # SFT length in passes over the data (0: config.steps decides).
     "epochs": 0.0,
+    # SFT files read after data.train_file.
+    "data.extra_files": [],
     # Reward scopes (sources "" is covered by the rule): from the start.
     "reward_scope.*.start_step": 0,
     # Options that were the reward function's default before the config

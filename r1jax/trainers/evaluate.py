@@ -53,9 +53,9 @@ def validate(c) -> None:
     if not c.init_from:
       raise ValueError("config.init_from: the model to evaluate is required "
                        "(a Hugging Face model directory or an r1jax workdir)")
-    common.validate_init_from(c)
     common.validate_model(c)
     common.validate_mesh(c, c.batch_rows, "batch_rows")
+    common.validate_init_from(c)  # last: a pipeline's hand-off
 
 
 def protocol(c, name: str, e, tok, examples) -> runner.Protocol:

@@ -56,7 +56,6 @@ def validate(c) -> None:
   samples = evaluators.validate("config.prompts", c.prompts,
                                 c.prompts.completions_file)
   if samples:
-    common.validate_init_from(c)
     common.validate_model(c)
     common.validate_mesh(c, c.batch_rows, "batch_rows")
   reward_total.validate(c.rewards)
@@ -93,6 +92,8 @@ def validate(c) -> None:
                      f"(the generation's) or {templates.TEMPLATES}")
   if t.tokenizer and not os.path.exists(t.tokenizer):
     raise ValueError(f"config.target.tokenizer={t.tokenizer!r}: not found")
+  if samples:
+    common.validate_init_from(c)  # last: a pipeline's hand-off
 
 
 def _corpus(e):

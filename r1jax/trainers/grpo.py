@@ -10,7 +10,6 @@ loop (r1jax.trainers.loop); export.
 
 from __future__ import annotations
 
-import os
 import time
 
 import flax.linen as nn
@@ -116,10 +115,6 @@ def validate(c) -> None:
     if c.data[f] and c.data[f] not in benchmarks.LOADERS:
       raise ValueError(f"config.data.{f}={c.data[f]!r}; allowed: '' (JSONL "
                        f"of prompt/answer) or {sorted(benchmarks.LOADERS)}")
-  common.validate_init_from(c)
-  for f in ("train_file", "eval_file"):
-    if c.data[f] and not os.path.exists(c.data[f]):
-      raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")
   if c.data.train_file and not r.host_rewards:
     raise ValueError("config.data.train_file needs "
                      "config.rl.host_rewards=True (device rewards need a "
@@ -135,6 +130,12 @@ def validate(c) -> None:
   loss_config(c)  # raises on an unknown preset or field value
   Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
   teacher_lib.validate(c)
+  # Last: paths an earlier pipeline stage may write (r1jax/trainers/
+  # pipeline.py checks everything above before the first stage runs).
+  common.validate_init_from(c)
+  for f in ("train_file", "eval_file"):
+    if c.data[f] and not common.exists(c.data[f]):
+      raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")
 
 
 def extra_reward_names(c) -> list[str]:

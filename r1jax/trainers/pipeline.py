@@ -1,7 +1,7 @@
 """The `pipeline` stage: named stages run in order, each in WORKDIR/<name>.
 
-  python -m r1jax.main --config=configs/r1.py:mini --workdir=D
-  python -m r1jax.main --config=configs/r1.py:mini --workdir=D \
+  python -m r1jax.main --config=configs/r1.py --workdir=D
+  python -m r1jax.main --config=configs/r1.py --workdir=D \
       --config.only=sft                    # run one stage again
 
 config.order           the stage names, in the order they run
@@ -15,8 +15,8 @@ HAND-OFFS BY REFERENCE. A string field "@name" is WORKDIR/name (a stage's
 workdir: what `init_from` reads), "@name/path" a file in it, e.g.
 `data.train_file = "@rejection/sft.jsonl"`. A reference must name a stage
 that runs earlier. Every stage's references, and each stage's own
-`validate` (with references not yet written left to the stage's start),
-are checked before the first stage runs.
+`validate` (files and models an earlier stage will write count as present:
+`common.written_later`), are checked before the first stage runs.
 
 SKIPPING, RERUNNING, RESUMING. WORKDIR/<name>/pipeline.json records the
 stage's key: a hash of its result fields (runinfo's fingerprint, with the
@@ -46,6 +46,7 @@ from absl import logging
 
 from r1jax import runinfo
 from r1jax import stages as stages_lib
+from r1jax.trainers import common
 
 MARKER = "pipeline.json"
 REF = "@"
@@ -216,8 +217,9 @@ def validate(c) -> None:
           f"{step.field}.stage={stage!r}; allowed: "
           f"{[s for s in stages_lib.names() if s != 'pipeline']}")
     try:
-      stages_lib.module(stage).validate(resolve(step.config, _PENDING))
-    except ValueError as e:
+      with common.written_later(_PENDING):
+        stages_lib.module(stage).validate(resolve(step.config, _PENDING))
+    except ValueError as e:  # a check that reads a file not yet written
       if _PENDING not in str(e):
         raise ValueError(_config_errors_in(e, step.field)) from e
 

@@ -171,7 +171,6 @@ def _fields(c) -> prefs.Fields:
 def validate(c) -> None:
   common.validate_model(c)
   common.validate_optim(c)
-  common.validate_init_from(c)
   runinfo.resume_mode(c)
   d = c.data
   if c.objective not in OBJECTIVES:
@@ -183,7 +182,7 @@ def validate(c) -> None:
         "Parquet) or config.data.synthetic (a generated set, one of "
         f"{prefs.SYNTHETIC}) is required, not both; got train_file="
         f"{d.train_file!r}, synthetic={d.synthetic!r}")
-  if d.train_file and not os.path.exists(d.train_file):
+  if d.train_file and not common.exists(d.train_file):
     raise ValueError(f"config.data.train_file={d.train_file!r}: not found")
   if d.synthetic and d.synthetic not in prefs.SYNTHETIC:
     raise ValueError(f"config.data.synthetic={d.synthetic!r}; known: "
@@ -230,6 +229,7 @@ def validate(c) -> None:
         f"config.data.batch_size / config.data.microbatches = "
         f"{d.batch_size} / {d.microbatches}"),
        (_eval_rows(c), "config.eval.batch_size")))
+  common.validate_init_from(c)  # last: a pipeline's hand-off
 
 
 def _eval_rows(c) -> int:

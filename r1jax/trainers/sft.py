@@ -105,8 +105,6 @@ def validate(c) -> None:
   if d.corpus and d.corpus not in corpora.names():
     raise ValueError(f"config.data.corpus={d.corpus!r}; known: "
                      f"{corpora.names()}")
-  if d.train_file and not os.path.exists(d.train_file):
-    raise ValueError(f"config.data.train_file={d.train_file!r}: not found")
   for f in ("batch_size", "seq_len", "microbatches"):
     if d[f] < 1:
       raise ValueError(f"config.data.{f}={d[f]} must be >= 1")
@@ -128,6 +126,20 @@ def validate(c) -> None:
       ((d.batch_size // d.microbatches,
         f"config.data.batch_size / config.data.microbatches = "
         f"{d.batch_size} / {d.microbatches}"),))
+  # Last: paths an earlier pipeline stage may write.
+  common.validate_init_from(c)
+  extra = tuple(d.get("extra_files", ()))
+  files = [("train_file", d.train_file)] + [
+      (f"extra_files[{i}]", f) for i, f in enumerate(extra)]
+  if files[1:] and not d.train_file:
+    raise ValueError("config.data.extra_files are read after "
+                     "config.data.train_file, which is not set")
+  for field, path in files[1:]:
+    if not path:
+      raise ValueError(f"config.data.{field} is empty (a JSONL path)")
+  for field, path in files:
+    if path and not common.exists(path):
+      raise ValueError(f"config.data.{field}={path!r}: not found")
 
 
 def _records(c) -> tuple[list[dict], bool]:
@@ -135,15 +147,17 @@ def _records(c) -> tuple[list[dict], bool]:
   d = c.data
   if d.corpus:
     return corpora.get(d.corpus, **dict(d.corpus_kwargs)), True
-  rows = list(jsonl.read_jsonl(d.train_file))
-  if d.text_field:
-    return rows, True
-  for i, r in enumerate(rows[:100]):
-    for f in (d.prompt_field, d.completion_field):
-      if f not in r:
-        raise ValueError(f"{d.train_file}: line {i + 1} has no {f!r} field "
-                         f"(config.data.prompt_field / completion_field)")
-  return rows, False
+  rows = []
+  for path in (d.train_file, *tuple(d.get("extra_files", ()))):
+    part = list(jsonl.read_jsonl(path))
+    if not d.text_field:
+      for i, r in enumerate(part[:100]):
+        for f in (d.prompt_field, d.completion_field):
+          if f not in r:
+            raise ValueError(f"{path}: line {i + 1} has no {f!r} field "
+                             "(config.data.prompt_field / completion_field)")
+    rows += part
+  return rows, bool(d.text_field)
 
 
 def _in_memory(c, workdir: str):
