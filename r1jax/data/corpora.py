@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from r1jax.data import tasks, templates
 from r1jax.data.tasks import arithmetic
+from r1jax.data.tasks import code_fn
 
 _CORPORA: dict[str, Callable[..., list[dict[str, Any]]]] = {}
 
@@ -132,3 +133,7 @@ def r1_zero_base(num_docs: int = 8000, seed: int = 100,
     docs.append({"text": templates.render(template, ex["prompt"]) + " "
                          + body})
   return docs
+
+
+# Worked solutions of the synthetic code task (r1jax.data.tasks.code_fn).
+register("code_fn_base")(code_fn.code_fn_corpus)

@@ -51,10 +51,10 @@ def validate(field: str, e, completions_file: str = "") -> bool:
           f"{field}: {e.benchmark} is loaded but not yet scorable (its "
           "answers are programs; execution-based scoring arrives with the "
           "code-sandbox issue). Evaluate the other benchmarks.")
-    if not e.file:
+    if not e.file and e.benchmark not in benchmarks.BUNDLED:
       raise ValueError(f"{field}.file: the {e.benchmark} file is required "
                        f"({spec.source}; README 'Evaluate')")
-    if not os.path.exists(e.file):
+    if e.file and not os.path.exists(e.file):
       raise ValueError(f"{field}.file={e.file!r}: file not found")
   if kind == FILE and not (e.file and os.path.exists(e.file)):
     raise ValueError(f"{field}.file={e.file!r}: a prompts file (JSONL, "
@@ -94,7 +94,7 @@ def load_examples(e, where: str = "config.evals.<name>"
   elif e.benchmark == FILE:
     exs = prompt_files.load(e.file, **kw, where=where)
   else:
-    exs = benchmarks.load(e.benchmark, e.file, **kw)
+    exs = benchmarks.load(e.benchmark, e.file or None, **kw)
   return exs[:e.limit] if e.limit else exs
 
 

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 from r1jax.data import tasks
 from r1jax.evaluation import passk
 from r1jax.rewards import accuracy
+from r1jax.rewards import code as code_lib
 from r1jax.rewards import extract as extract_lib
 from r1jax.rewards import math_check
 from r1jax.rewards import pool as pool_lib
@@ -39,7 +40,7 @@ NO_ANSWER = 'no_answer'
 # An answer longer than `max_answer_chars` is not parsed (a 10^6-character
 # `\boxed{}` would only burn checker time); it scores incorrect.
 TOO_LONG = 'too_long'
-KINDS = ('math', 'choice', 'task')
+KINDS = ('math', 'choice', 'task', 'code')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,22 +60,17 @@ class Score:
   status: str
 
 
-def _code_unsupported():
-  return NotImplementedError(
-      "answer_type 'code' is not supported yet: scoring code needs sandboxed "
-      'execution of test cases, which comes with a later issue')
-
-
 def kind(example: Mapping[str, Any]) -> str:
-  """'task', 'choice' or 'math', as `rewards.accuracy` dispatches.
+  """'code', 'task', 'choice' or 'math', as `rewards.accuracy` dispatches.
 
-  Raises NotImplementedError for code problems (answer_type 'code').
+  Code problems (answer_type 'code', synthetic code tasks included) run
+  their tests in the sandbox (`rewards.code`).
   """
-  if tasks.is_task(example.get('task')):
-    return 'task'
   answer_type = example.get('answer_type')
   if answer_type == 'code':
-    raise _code_unsupported()
+    return 'code'
+  if tasks.is_task(example.get('task')):
+    return 'task'
   return 'choice' if answer_type == 'choice' else 'math'
 
 
@@ -100,10 +96,9 @@ def extract(completion: str, answer_type: str,
   """The answer of a completion from its final section, or None.
 
   answer_type: 'math' or 'task' (the `<answer>` block, else the last
-  `\\boxed{}`), 'choice' (the upper-case letter), 'code' (not supported).
+  `\\boxed{}`), 'choice' (the upper-case letter), 'code' (the last fenced
+  code block).
   """
-  if answer_type == 'code':
-    raise _code_unsupported()
   if answer_type not in KINDS:
     raise ValueError(f'unknown answer_type {answer_type!r}; expected one of '
                      f"{KINDS + ('code',)}")
@@ -114,6 +109,8 @@ def extract(completion: str, answer_type: str,
   # look after the last `</think>`) see exactly the final section.
   if answer_type == 'choice':
     return accuracy.choice_letter(section)
+  if answer_type == 'code':
+    return code_lib.extract_code(section)
   return extract_lib.extract_answer(section)
 
 
@@ -138,12 +135,16 @@ def score(examples: Sequence[Mapping[str, Any]],
   kinds_P = [kind(ex) for ex in examples]
   out: list[list[Score | None]] = [[None] * len(c) for c in completions_PxN]
   math_calls, math_rows = [], []
+  code_calls, code_rows = [], []
   for p, (ex, k, completions_N) in enumerate(
       zip(examples, kinds_P, completions_PxN)):
     for j, text in enumerate(completions_N):
       ans = extract(text, k, think_opened)
       if ans is None:
         out[p][j] = Score(None, False, False, NO_ANSWER)
+      elif k == 'code':  # programs are long: no max_answer_chars
+        code_calls.append((ans, ex))
+        code_rows.append((p, j))
       elif len(ans) > max_answer_chars:
         out[p][j] = Score(ans, False, True, TOO_LONG)
       elif k == 'choice':
@@ -164,6 +165,14 @@ def score(examples: Sequence[Mapping[str, Any]],
     for (p, j), (ans, _), res in zip(math_rows, math_calls, results):
       ok = res.status == pool_lib.OK and bool(res.value)
       out[p][j] = Score(ans, ok, True, res.status)
+  if code_calls:
+    judged = code_lib.judge([a for a, _ in code_calls],
+                            [ex for _, ex in code_calls],
+                            pool=code_lib.shared_pool(num_workers))
+    for (p, j), (ans, _), jd in zip(code_rows, code_calls, judged):
+      status = jd.first_failure()
+      out[p][j] = Score(ans, status == 'pass', True,
+                        pool_lib.OK if status == 'pass' else status)
   return out  # pytype: disable=bad-return-type
 
 
@@ -202,8 +211,6 @@ def answer_groups_batch(answers_PxN: Sequence[Sequence[str | None]],
   round places the next distinct answer of every problem, comparing it with
   all its groups' representatives in one `pool.map`. Rounds <= n.
   """
-  if answer_type == 'code':
-    raise _code_unsupported()
   if answer_type not in KINDS:
     raise ValueError(f'unknown answer_type {answer_type!r}')
   if answer_type != 'math':

@@ -6,6 +6,7 @@ do not import JAX).
 """
 # Importing the modules registers the rewards.
 from r1jax.rewards import accuracy
+from r1jax.rewards import code
 from r1jax.rewards import format  # pylint: disable=redefined-builtin
 from r1jax.rewards import language
 from r1jax.rewards import length

@@ -1,6 +1,9 @@
 """Accuracy reward: 1 if the final answer matches the reference, else 0.
 
 Dispatch on the example:
+- `answer_type == 'code'`: every test passes, run in the sandbox
+  (`rewards.code`); a program the sandbox could not run at all scores NaN
+  (no score: left out of the reward and counted, never a silent 0);
 - `task` names a synthetic task: that task's verifier (safe, bounded parser;
   runs in process);
 - `answer_type == 'choice'`: multiple-choice letter match;
@@ -16,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from r1jax.data import tasks
+from r1jax.rewards import code
 from r1jax.rewards import extract
 from r1jax.rewards import math_check
 from r1jax.rewards import pool
@@ -38,6 +42,8 @@ def choice_letter(completion: str) -> str | None:
 
 
 def _kind(example: Mapping[str, Any]) -> str:
+  if example.get('answer_type') == 'code':
+    return 'code'
   if tasks.is_task(example.get('task')):
     return 'task'
   return 'choice' if example.get('answer_type') == 'choice' else 'math'
@@ -52,9 +58,13 @@ def accuracy(batch: registry.RewardBatch, timeout_s: float = 5.0,
     return batch.cache['accuracy']
   values_B = np.zeros((len(batch),), np.float32)
   math_calls, math_rows = [], []
+  code_rows = []
   no_answer = too_long = 0
   for i, (text, ex) in enumerate(zip(batch.completions, batch.examples)):
     kind = _kind(ex)
+    if kind == 'code':
+      code_rows.append(i)
+      continue
     if kind == 'choice':
       values_B[i] = choice_letter(text) == str(ex['answer']).strip().upper()
       continue
@@ -81,6 +91,17 @@ def accuracy(batch: registry.RewardBatch, timeout_s: float = 5.0,
         timeouts += res.status == pool.TIMEOUT
         errors += res.status == pool.ERROR
         infra += res.status == pool.INFRA
+  if code_rows:  # all tests pass, in the sandbox (rewards.code)
+    sub = registry.RewardBatch([batch.completions[i] for i in code_rows],
+                               [batch.examples[i] for i in code_rows])
+    for i, j in zip(code_rows, code.judge(
+        [code.extract_code(t) for t in sub.completions], sub.examples,
+        pool=code.shared_pool(num_workers))):
+      v = j.first_failure()
+      no_answer += v == 'no_code'
+      # Not run at all (after retries): no score, never a silent 0.
+      values_B[i] = np.nan if j.infra else float(v == 'pass')
+      infra += j.infra
   result = registry.RewardResult(
       values_B, failures=timeouts + errors + infra,
       metrics=dict(timeouts=timeouts, errors=errors, infra=infra,

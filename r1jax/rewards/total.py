@@ -36,6 +36,10 @@ def default_reward_config() -> ml_collections.ConfigDict:
   c.repetition = 0.0
   # Reflective-word count; a metric by default.
   c.reflection = 0.0
+  # Code: every test passes in the sandbox / the fraction passed (accuracy
+  # already scores code problems this way; these name it apart).
+  c.code = 0.0
+  c.code_partial = 0.0
   return c
 
 
@@ -151,6 +155,10 @@ def summarize(results: Mapping[str, registry.RewardResult],
   limits rewards to the rows whose `sources_B` it names and to steps >=
   its start_step."""
   scope = dict(scope or {})
+  # NaN = no value (a judge without a verdict, a program the sandbox could
+  # not run): left out of the reward and counted, never a NaN total.
+  missing = set(missing) | {n for n, r in results.items()
+                            if np.isnan(np.asarray(r.values_B)).any()}
   if sources_B is None:
     sources_B = [''] * batch_size
   masks, gates = {}, {}

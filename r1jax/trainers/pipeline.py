@@ -42,6 +42,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 from absl import logging
 
 from r1jax import runinfo
@@ -354,27 +355,67 @@ def run(c, workdir: str) -> dict:
   return out
 
 
+def _per_problem(eval_dir: str) -> dict[tuple[str, Any], float]:
+  """{(benchmark, problem): mean correctness} from an eval's samples."""
+  by: dict[tuple[str, Any], list[float]] = {}
+  path = os.path.join(eval_dir, "samples.jsonl")
+  if os.path.isfile(path):
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        r = json.loads(line)
+        by.setdefault((r["eval"], r["problem"]), []).append(
+            float(r["correct"]))
+  return {k: float(np.mean(v)) for k, v in by.items()}
+
+
+def paired_gains(workdir: str, names) -> dict:
+  """{stage: {benchmark: gain over the first evaluated stage, its paired
+  standard error over the problems both scored, problems}}."""
+  names = list(names)
+  if len(names) < 2:
+    return {}
+  first = _per_problem(os.path.join(workdir, EVAL_DIR, names[0]))
+  out = {}
+  for name in names[1:]:
+    now = _per_problem(os.path.join(workdir, EVAL_DIR, name))
+    for bench in sorted({b for b, _ in now}):
+      keys = [k for k in now if k[0] == bench and k in first]
+      if len(keys) < 2:
+        continue
+      d = np.array([now[k] - first[k] for k in keys])
+      out.setdefault(name, {})[bench] = {
+          "vs": names[0], "gain": float(d.mean()),
+          "stderr": float(d.std(ddof=1) / np.sqrt(len(d))),
+          "problems": len(keys)}
+  return out
+
+
 def report(c, workdir: str) -> dict:
-  """results.json / results.md: each evaluated stage's eval metrics."""
+  """results.json / results.md: each evaluated stage's eval metrics, and
+  its paired gain over the first evaluated stage."""
   rows = {}
   for name in c.evaluate_after:
     path = os.path.join(workdir, EVAL_DIR, name, "eval.json")
     if os.path.isfile(path):
       with open(path, encoding="utf-8") as f:
         rows[name] = json.load(f)["results"]
-  out = {"order": list(c.order), "evals": rows}
+  gains = paired_gains(workdir, [n for n in c.evaluate_after if n in rows])
+  out = {"order": list(c.order), "evals": rows, "gains": gains}
   out.update(runinfo.summary(c, workdir))
   with open(os.path.join(workdir, RESULTS), "w", encoding="utf-8") as f:
     json.dump(out, f, indent=2)
-  lines = ["| stage | benchmark | pass@1 | format | mean length |",
-           "|---|---|---|---|---|"]
+  lines = ["| stage | benchmark | pass@1 | gain (paired s.e.) | format | "
+           "mean length |", "|---|---|---|---|---|---|"]
   for name, res in rows.items():
     for bench, m in res.items():
       fmt = m.get("format")
-      length = m.get("length_mean")
+      length = m.get("length/mean")
+      g = gains.get(name, {}).get(bench)
       lines.append(
           f"| {name} | {bench} | {m['pass@1']:.3f} +- "
           f"{m['pass@1_stderr']:.3f} | "
+          + (f"{g['gain']:+.3f} ({g['stderr']:.3f}) vs {g['vs']}" if g
+             else "-") + " | "
           + (f"{fmt:.3f}" if fmt is not None else "-") + " | "
           + (f"{length:.1f}" if length is not None else "-") + " |")
   table = "\n".join(lines) + "\n"

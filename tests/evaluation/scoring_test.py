@@ -55,11 +55,12 @@ def test_extract_choice():
   assert scoring.extract('Answer: D', 'choice', False) == 'D'
 
 
-def test_code_and_unknown_types_raise():
-  with pytest.raises(NotImplementedError, match='code'):
-    scoring.extract('x', 'code', False)
-  with pytest.raises(NotImplementedError, match='code'):
-    scoring.score([{'answer': '', 'answer_type': 'code'}], [['x']], False)
+def test_code_extracts_the_last_block_and_unknown_types_raise():
+  # Code is scored in the sandbox (tests/rewards/code_test.py).
+  assert scoring.extract('```python\nx=1\n```', 'code', False) == 'x=1\n'
+  assert scoring.extract('```python\nx=1\n```', 'code', True) is None
+  assert scoring.score([{'answer': '', 'answer_type': 'code', 'tests': []}],
+                       [['x']], False)[0][0].status == scoring.NO_ANSWER
   with pytest.raises(ValueError, match='unknown answer_type'):
     scoring.extract('x', 'proof', False)
 
@@ -153,8 +154,7 @@ def test_string_groups():
   assert scoring.answer_groups(['b', ' B', 'C', None, 'b'], 'choice') == [
       0, 0, 1, None, 0]
   assert scoring.answer_groups(['12', '12 ', '3+9'], 'task') == [0, 0, 1]
-  with pytest.raises(NotImplementedError):
-    scoring.answer_groups(['x'], 'code')
+  assert scoring.answer_groups(['x=1', 'x=1 ', 'x=2'], 'code') == [0, 0, 1]
 
 
 def test_majority():

@@ -193,7 +193,8 @@ def test_completions_file_scores_like_the_stage(model_dir, tmp_path):
 @pytest.mark.parametrize("arg,field,value,match", [
     ("math500", None, None, r"config.evals.math500.file: the math500 file "
      "is required"),
-    ("livecodebench", "file", "FILE", "not yet scorable"),
+    ("livecodebench", None, None, r"config.evals.livecodebench.file: the "
+     "livecodebench file is required"),
     ("arithmetic", "template", "chatml", "config.evals.arithmetic.template"),
     ("arithmetic", "n", 0, "n and max_new_tokens must be >= 1"),
 ])

