@@ -124,27 +124,40 @@ def make_config(preset: str, **overrides) -> LossConfig:
   return LossConfig(**{**PRESETS[preset], **overrides})
 
 
-def advantages(rewards_PxG, kind: str, eps: float):
+def advantages(rewards_PxG, kind: str, eps: float, valid_PxG=None):
   """Per-sample advantages [P, G] (see `LossConfig.advantage`).
 
   std is the population std (ddof=0), as numpy's default; TRL uses ddof=1,
   which for G samples is larger by sqrt(G / (G - 1)).
+  valid_PxG: samples that have a reward (None: all). The others (e.g. a
+  program the sandbox could not run) get advantage 0 and leave every
+  statistic as if the group were the valid samples alone.
   """
   r_PxG = rewards_PxG.astype(jnp.float32)
-  mean_P = r_PxG.mean(-1)
-  centred_PxG = r_PxG - mean_P[:, None]
+  v_PxG = (jnp.ones(r_PxG.shape, jnp.float32) if valid_PxG is None
+           else valid_PxG.astype(jnp.float32))
+  r_PxG = r_PxG * v_PxG
+  n_P = v_PxG.sum(-1)
+  mean_P = r_PxG.sum(-1) / jnp.maximum(n_P, 1.0)
+  centred_PxG = (r_PxG - mean_P[:, None]) * v_PxG
   if kind == "group_std":
-    return centred_PxG / (r_PxG.std(-1) + eps)[:, None]
+    std_P = jnp.sqrt((centred_PxG ** 2).sum(-1) / jnp.maximum(n_P, 1.0))
+    return centred_PxG / (std_P + eps)[:, None]
   if kind == "group":
     return centred_PxG
   if kind == "batch_std":
-    return centred_PxG / (r_PxG.std() + eps)
+    n = jnp.maximum(v_PxG.sum(), 1.0)
+    mean = r_PxG.sum() / n
+    std = jnp.sqrt((((r_PxG - mean) * v_PxG) ** 2).sum() / n)
+    return centred_PxG / (std + eps)
   if kind == "rloo":
     g = r_PxG.shape[-1]
     if g < 2:
       raise ValueError(f"advantage='rloo' needs G >= 2 samples, got {g}")
-    # R_i - mean_{j != i} R_j = G / (G - 1) * (R_i - mean_G).
-    return centred_PxG * (g / (g - 1))
+    # R_i - mean_{j != i} R_j = n / (n - 1) * (R_i - mean_n) over the n
+    # valid samples (0 when fewer than two).
+    scale_P = jnp.where(n_P > 1, n_P / jnp.maximum(n_P - 1, 1.0), 0.0)
+    return centred_PxG * scale_P[:, None]
   if kind == "none":
     return r_PxG
   raise ValueError(f"advantage={kind!r}; allowed: {', '.join(ADVANTAGES)}")

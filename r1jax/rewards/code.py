@@ -21,8 +21,9 @@ the verdicts of the tests before it. Test types (the example schema of
 Verdicts per test: pass, wrong_answer, runtime_error, timeout,
 memory_limit, output_limit; a program that could not be run at all
 (the sandbox's infrastructure_error, after its retries) gets NO score:
-NaN, left out of the reward and counted (`reward/<name>/missing`),
-never a silent 0.
+NaN, left out of the reward and counted (`reward/<name>/missing`), and
+in GRPO left out of the loss and of its group's statistics
+(`unscored_frac`); never a silent 0.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from clu import metric_writers
 from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax.data import templates
+from r1jax.data.benchmarks import codeforces
 from r1jax import sampling as sampling_lib
 from r1jax.evaluation import evaluators, external, report, runner
 from r1jax.trainers import common
@@ -162,6 +163,7 @@ def run(c, workdir: str) -> dict[str, Any]:
                                         c.math_timeout_s)
       results[name], settings[name], timing[name] = m, s, {}
       records.extend(recs)
+      _by_rating(e, examples, recs, m)
       continue
     if model is None:
       model = _load_model(c, tok)
@@ -178,6 +180,7 @@ def run(c, workdir: str) -> dict[str, Any]:
                       "stop_ids": list(p.stop_ids)}
     timing[name] = speed
     records.extend(recs)
+    _by_rating(e, examples, recs, m)
     if jax.process_index() == 0:
       logging.info("eval %s: pass@1 %.4f +- %.4f over %d problems x %d",
                    name, m["pass@1"], m["pass@1_stderr"], m["num_problems"],
@@ -186,6 +189,18 @@ def run(c, workdir: str) -> dict[str, Any]:
     return {}
   print(_write_outputs(workdir, results, settings, timing, meta, records))
   return results
+
+
+def _by_rating(e, examples, recs, m: dict) -> None:
+  """Codeforces: pass@1 per rating bucket into the metrics (`by_rating`:
+  {bucket: [pass@1, stderr, problems]}; process 0, which has the records)."""
+  if e.benchmark != "codeforces" or not recs:
+    return
+  scores = {}
+  for r in recs:
+    scores.setdefault(r["problem"], []).append(float(r["correct"]))
+  m["by_rating"] = {k: list(v) for k, v in codeforces.pass_at_1_by_rating(
+      [(examples[p], s) for p, s in sorted(scores.items())]).items()}
 
 
 def _load_model(c, tok) -> runner.Model:

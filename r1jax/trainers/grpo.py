@@ -26,7 +26,6 @@ from r1jax.data import benchmarks, tasks, templates
 from r1jax.losses import grpo as grpo_loss
 from r1jax.rewards import combiner
 from r1jax.rewards import decode as decode_lib
-from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling, left_pad
@@ -120,13 +119,13 @@ def validate(c) -> None:
                      "config.rl.host_rewards=True (device rewards need a "
                      "synthetic task)")
   reward_models_lib.validate(c)
-  reward_total.validate(c.rewards, extra_reward_names(c))
+  reward_total.validate(c.rewards, reward_models_lib.extra_names(c))
   if uses_judge(c):
     judge_model.validate(c.judge, "config.judge")
   elif float(c.rewards.get("judge", 0.0)):
     raise ValueError("config.rewards.judge needs config.judge.init_from")
   reward_total.with_template(c.reward_options.to_dict(), False)
-  combiner.scopes(c.get("reward_scope"), reward_names(c))
+  combiner.scopes(c.get("reward_scope"), reward_models_lib.names(c))
   loss_config(c)  # raises on an unknown preset or field value
   Sampling(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
   teacher_lib.validate(c)
@@ -136,17 +135,6 @@ def validate(c) -> None:
   for f in ("train_file", "eval_file"):
     if c.data[f] and not common.exists(c.data[f]):
       raise ValueError(f"config.data.{f}={c.data[f]!r}: file not found")
-
-
-def extra_reward_names(c) -> list[str]:
-  """Rewards the config defines (reward models, the judge)."""
-  return sorted(reward_models_lib.blocks(c)) + (
-      ["judge"] if c.get("judge") is not None else [])
-
-
-def reward_names(c) -> list[str]:
-  """Every reward config.rewards may weight."""
-  return reward_registry.names() + extra_reward_names(c)
 
 
 def uses_judge(c) -> bool:
@@ -367,7 +355,7 @@ def run(c, workdir: str) -> dict:
   reward_options = reward_total.with_template(c.reward_options.to_dict(),
                                               think_opened)
   report = tuple(c.get("reward_report", ("reflection",)))
-  scopes = combiner.scopes(_scope_block(c), reward_names(c))
+  scopes = combiner.scopes(_scope_block(c), reward_models_lib.names(c))
   source_ids = combiner.source_ids(scopes)
 
   # THE COMPILED STEP(S)
@@ -421,8 +409,10 @@ def run(c, workdir: str) -> dict:
             c.rewards, reward_options, think_opened=think_opened,
             report=report, scope=scopes, step=step, extra=models,
             per_row=True)
+        r_B = host_rewards.unscored(total_B, parts, c.rewards,
+                                    reward_models_lib.extra_names(c))
         state, metrics = learn(carry["train"], frozen, tokens, mask, comp,
-                               jnp.asarray(total_B), k_learn)
+                               jnp.asarray(r_B), k_learn)
         metrics.update(rmetrics)
         extras = {"tokens": comp.tokens_BxM, "length": comp.length_B,
                   "truncated": comp.truncated_B, "reward": total_B,

@@ -262,7 +262,11 @@ def make_learn(spec: RLSpec, tx):
   def learn(state, frozen, prompts_PxT, pmask_PxT, comp, rewards_B, rng):
     ref_params, teacher_params = _frozen_params(spec, frozen)
     p_o = prompts_PxT.shape[0]
-    # 1. GROUPS: truncation options, dynamic sampling.
+    # 1. GROUPS: truncation options, dynamic sampling. A NaN reward: the
+    # row has no score (host rewards: the sandbox could not run its
+    # program); it takes no part in the loss nor in its group's statistics.
+    scored_B = ~jnp.isnan(rewards_B)
+    rewards_B = jnp.where(scored_B, rewards_B, 0.0)
     r_PxG = rewards_B.reshape(p_o, g)
     trunc_PxG = comp.truncated_B.reshape(p_o, g)
     if spec.truncated_reward is not None:
@@ -274,8 +278,9 @@ def make_learn(spec: RLSpec, tx):
     r_PxG = jnp.take(r_PxG, idx_P, axis=0)
     prompts, pmask = (jnp.take(prompts_PxT, idx_P, axis=0),
                       jnp.take(pmask_PxT, idx_P, axis=0))
-    mask_BxM = take(comp.mask_BxM) * jnp.repeat(valid_P, g).astype(
-        jnp.int32)[:, None]
+    scored_PxG = jnp.take(scored_B.reshape(p_o, g), idx_P, axis=0)
+    mask_BxM = (take(comp.mask_BxM) * jnp.repeat(valid_P, g).astype(
+        jnp.int32)[:, None] * scored_PxG.reshape(-1, 1).astype(jnp.int32))
     if spec.mask_truncated:
       mask_BxM *= (~take(comp.truncated_B)).astype(jnp.int32)[:, None]
     tokens, seg, pos = sequences(prompts, pmask, take(comp.tokens_BxM),
@@ -304,7 +309,8 @@ def make_learn(spec: RLSpec, tx):
       kl_B = grpo_loss.sequence_kl(rows["old"], rows["ref"], mask_BxM,
                                    lc.kl_estimator)
       r_PxG = r_PxG - lc.beta * kl_B.reshape(-1, g)
-    adv_PxG = grpo_loss.advantages(r_PxG, lc.advantage, lc.adv_eps)
+    adv_PxG = grpo_loss.advantages(r_PxG, lc.advantage, lc.adv_eps,
+                                   scored_PxG)
     rows["adv"] = adv_PxG.reshape(-1)
 
     # 4. UPDATES: mu epochs x minibatches x micro-batches.
@@ -378,6 +384,7 @@ def make_learn(spec: RLSpec, tx):
             done_B.sum(), 1),
         "truncated_frac": comp.truncated_B.mean(),
         "zero_std_frac": zero_std, "kept_frac": valid_P.mean(),
+        "unscored_frac": 1.0 - scored_B.mean(),
         "advantage_abs_mean": jnp.abs(adv_PxG).mean(),
         "tokens_generated": comp.length_B.sum(),
         "bad_steps": state["bad_steps"],

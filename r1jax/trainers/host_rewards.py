@@ -159,3 +159,18 @@ def score_rollout(
   if per_row:
     return total_B, metrics, {name: r.values_B for name, r in full.items()}
   return total_B, metrics
+
+
+def unscored(total_B: np.ndarray, parts: Mapping[str, np.ndarray],
+             weights: Mapping[str, float], models=()) -> np.ndarray:
+  """total_B with NaN in the rows a weighted reward could not score (NaN
+  in `parts`, e.g. a program the sandbox could not run, after its
+  retries): the RL step leaves those rows out of the loss and of their
+  group's statistics (grpo_step). `models` (reward models, the judge) are
+  not among them: a missing verdict only drops out of the reward
+  (rewards.combiner, `missing`)."""
+  rows = np.zeros(np.shape(total_B), bool)
+  for name, v in parts.items():
+    if name not in models and float(weights.get(name, 0.0)):
+      rows |= np.isnan(np.asarray(v, np.float32))
+  return np.where(rows, np.nan, total_B).astype(np.float32)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from r1jax import tokenizers as tok_lib
+from r1jax.rewards import registry as reward_registry
 from r1jax.rewards.device import model_rewards
 from r1jax.trainers import common
 from r1jax.trainers import reward_model as rm_stage
@@ -27,6 +28,17 @@ def blocks(c) -> dict:
   """{name: block} of config.reward_models ({} without the field)."""
   b = c.get("reward_models")
   return {} if b is None else {k: b[k] for k in b}
+
+
+def extra_names(c) -> list[str]:
+  """Rewards the config defines (reward models, the judge)."""
+  return sorted(blocks(c)) + (["judge"] if c.get("judge") is not None
+                              else [])
+
+
+def names(c) -> list[str]:
+  """Every reward config.rewards may weight."""
+  return reward_registry.names() + extra_names(c)
 
 
 def active(c) -> list[str]:

@@ -433,3 +433,34 @@ def test_missing_inputs_are_errors():
   with pytest.raises(ValueError, match="sampler_logp"):
     losses.policy_loss(z, z, jnp.ones(2), ones, ones,
                        losses.make_config("dapo", tis_cap=2.0))
+
+
+@pytest.mark.parametrize("kind", ["group_std", "group", "batch_std", "rloo",
+                                  "none"])
+def test_advantages_of_valid_samples_only(kind):
+  """Invalid samples (no reward) get 0 and leave every statistic as if the
+  group held the valid samples alone (numpy on the valid subset)."""
+  rng = np.random.default_rng(0)
+  r = rng.normal(size=(3, 5)).astype(np.float32)
+  valid = np.ones((3, 5), bool)
+  valid[0, 1] = valid[1, [0, 4]] = False
+  valid[2, :4] = False  # a single valid sample
+  got = np.asarray(grpo.advantages(jnp.asarray(np.where(valid, r, 7.0)),
+                                   kind, 1e-4, jnp.asarray(valid)))
+  vals = [r[p][valid[p]] for p in range(3)]
+  everything = np.concatenate(vals)
+  for p in range(3):
+    x = vals[p]
+    want = {"group_std": (x - x.mean()) / (x.std() + 1e-4),
+            "group": x - x.mean(),
+            "batch_std": (x - x.mean()) / (everything.std() + 1e-4),
+            "rloo": (x - x.mean()) * (len(x) / (len(x) - 1)
+                                      if len(x) > 1 else 0.0),
+            "none": x}[kind]
+    np.testing.assert_allclose(got[p][valid[p]], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[p][~valid[p]], 0.0)
+  # All valid: the unmasked advantages.
+  np.testing.assert_allclose(
+      np.asarray(grpo.advantages(jnp.asarray(r), kind, 1e-4,
+                                 jnp.ones((3, 5), bool))),
+      np.asarray(grpo.advantages(jnp.asarray(r), kind, 1e-4)), rtol=1e-6)

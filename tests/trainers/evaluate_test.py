@@ -264,3 +264,34 @@ def test_records_do_not_depend_on_batch_rows(model_dir):
     p = evaluate.protocol(c, name, e, tok, evaluators.load_examples(e))
     got.append(runner.evaluate(model, p)[0])
   assert got[0] == got[1]
+
+
+def test_codeforces_by_rating_from_completions(tmp_path):
+  """Codeforces (open-r1's layout) scored through the stage from a
+  completions file: programs run in the sandbox; pass@1 per rating bucket
+  (1990/A rated 800: both samples right; 1990/B, unrated and without
+  official tests, scored on its example: one of two; 1990/C has a checker:
+  not scorable by output comparison, left out)."""
+  data = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data",
+                      "testdata", "code", "codeforces.jsonl")
+  fence = lambda src: f"<think> ok </think>\n```python\n{src}\n```\n"  # noqa: E731
+  a = "a, b = map(int, input().split())\nprint(a + b)"
+  b = "input()\nprint(max(map(int, input().split())))"
+  rows = [{"id": "codeforces/1990/A", "completions": [fence(a), fence(a)]},
+          {"id": "codeforces/1990/B", "completions": [fence(b),
+                                                      fence("print(0)")]}]
+  path = tmp_path / "completions.jsonl"
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  c = eval_config.get_config("codeforces")
+  c.evals.codeforces.file = data
+  c.evals.codeforces.template = "plain"  # the SentencePiece test tokenizer
+  c.completions_file = str(path)
+  c.tokenizer = util.tokenizer(str(tmp_path))
+  out = evaluate.run(c, str(tmp_path / "eval"))["codeforces"]
+  assert out["pass@1"] == pytest.approx(0.75)
+  by = out["by_rating"]
+  assert by["<1200"][0] == 1.0 and by["<1200"][2] == 1
+  assert by["unrated"][0] == 0.5 and by["all"][2] == 2
+  assert "1200-1399" not in by
+  saved = json.load(open(tmp_path / "eval" / "eval.json"))
+  assert saved["results"]["codeforces"]["by_rating"] == by

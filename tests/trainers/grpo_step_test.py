@@ -157,6 +157,44 @@ def test_dynamic_sampling_keeps_groups_with_signal():
                                                   rel=1e-4)
 
 
+def test_unscored_rows_take_no_part_in_the_update():
+  """A NaN reward (host rewards: a program the sandbox could not run)
+  leaves its row out: what that row holds does not change the update, and
+  scoring it 0 instead would."""
+  spec = _spec()
+  learn = jax.jit(grpo_step.make_learn(spec, optax.sgd(1.0)))
+  mesh = shd.make_mesh((1, 1, 1), devices=jax.devices()[:1])
+  params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
+                                  jax.random.key(0), mesh)
+  batch = _batch(mesh)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
+    comp = jax.jit(grpo_step.make_rollout(spec))(
+        params, batch["prompts"], batch["pmask"], jax.random.key(3))
+    r = np.random.default_rng(0).uniform(size=P * G).astype(np.float32)
+    r[1] = np.nan
+    other = comp._replace(tokens_BxM=comp.tokens_BxM.at[1].set(
+        (comp.tokens_BxM[1] + 1) % CFG.vocab_size))
+
+    def step(c, rewards):
+      state = common.init_state(jax.tree.map(jnp.copy, params),
+                                optax.sgd(1.0))
+      return learn(state, {"ref": jax.tree.map(jnp.copy, params),
+                           "teacher": None}, batch["prompts"],
+                   batch["pmask"], c, jnp.asarray(rewards),
+                   jax.random.key(4))
+
+    s1, m1 = step(comp, r)
+    s2, m2 = step(other, r)
+    s0, _ = step(comp, np.nan_to_num(r))
+  _close(jax.device_get(s1["params"]), jax.device_get(s2["params"]), 1e-7)
+  assert m1["unscored_frac"] == pytest.approx(1 / (P * G))
+  assert np.isfinite(m1["loss"]) and m1["loss"] == m2["loss"]
+  diff = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                      jax.device_get(s1["params"]),
+                      jax.device_get(s0["params"]))
+  assert max(jax.tree.leaves(diff)) > 1e-6
+
+
 def test_rollout_chunks_keep_the_rows_prompt_major():
   """Greedy rollouts: sampled in 2 chunks of prompts, the rows come back in
   the same prompt-major order as in one piece, on a 2x2x2 mesh."""

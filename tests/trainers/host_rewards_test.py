@@ -57,3 +57,17 @@ def test_row_owners_one_process():
   with pytest.raises(ValueError, match="examples_B has 3 examples for 8"):
     host_rewards.score_rollout(None, util.Rollout(x, x[:, 0], x[:, 0]),
                                [{}] * 3, {}, None, think_opened=False)
+
+
+def test_unscored_rows_become_nan_for_the_step():
+  """A weighted reward's NaN (a program the sandbox could not run) makes
+  the row's total NaN, which the RL step leaves out of the loss; a reward
+  at weight 0 or a reward model's missing verdict does not."""
+  total = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+  parts = {"accuracy": np.array([1.0, np.nan, 0.0, 1.0], np.float32),
+           "reflection": np.array([np.nan, 0.0, 0.0, 0.0], np.float32),
+           "rm": np.array([0.0, 0.0, np.nan, 0.0], np.float32)}
+  got = host_rewards.unscored(total, parts, {"accuracy": 1.0, "rm": 1.0},
+                              models=("rm",))
+  np.testing.assert_array_equal(np.isnan(got), [False, True, False, False])
+  np.testing.assert_array_equal(got[[0, 2, 3]], [1.0, 3.0, 4.0])
