@@ -23,7 +23,8 @@ The argument after ':' is a comma-separated list of evaluators and options:
 - `open_r1`: open-r1's sample counts instead of the paper's (its README's
   lighteval settings: AIME 64, MATH-500 4, GPQA 8, LiveCodeBench 16);
 - key=value applied to every evaluator: n, max_new_tokens, limit (first N
-  problems), batch_rows (global), e.g. `:math500,n=4,max_new_tokens=4096`.
+  problems), continuous_batching, batch_rows (global), e.g.
+  `:math500,n=4,max_new_tokens=4096`.
 Every field stays overridable: `--config.evals.math500.n=64`.
 
 Paper protocol [R1v1 3; R1v2 D.1; R1 README]: temperature 0.6, top-p 0.95,
@@ -59,7 +60,8 @@ GROUPS = dict(r1=("aime2024", "math500", "gpqa_diamond"))
 # Synthetic tasks: problems drawn from `task_seed` (1 = the trainers'
 # held-out seed, data.eval_seed), the R1-Zero template r1jax's RL uses.
 TASK_COUNT, TASK_N, TASK_MAX_NEW_TOKENS = 128, 8, 256
-_GLOBAL = dict(n=int, max_new_tokens=int, limit=int, batch_rows=int)
+_GLOBAL = dict(n=int, max_new_tokens=int, limit=int, batch_rows=int,
+               continuous_batching=int)
 
 
 def _task_names():
@@ -106,6 +108,12 @@ def eval_block(benchmark: str, n: int) -> ml_collections.ConfigDict:
   c.max_new_tokens = PAPER_MAX_NEW_TOKENS
   # Extra stop strings, each one token of the tokenizer (EOS always stops).
   c.stop_tokens = ()
+  # Continuous batching: N > 0 queues N samples per compiled sampler call
+  # and decodes them with batch_rows cache slots, a slot taking the next
+  # queued sample as soon as its row stops (no slot waits for the longest
+  # row); records are written, and a rerun resumes, per queue of N. The
+  # same samples as 0 (static batches of batch_rows), at the same seed.
+  c.continuous_batching = 0
   # Options of the benchmark's loader, e.g. {"shuffle": "simple_evals"}
   # for GPQA, {"start_date": "2024-08-01"} for LiveCodeBench; for synthetic
   # tasks the task's knobs.

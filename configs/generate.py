@@ -98,7 +98,8 @@ def get_config(arg=None):
   # missing answer field) are scored against the majority answer of their
   # k samples (`majority_reference`). `completions_file`: filter
   # completions made elsewhere (evaluation/external.py formats) instead of
-  # sampling.
+  # sampling. `continuous_batching`: N > 0 samples queues of N with
+  # batch_rows cache slots, refilled as rows stop (the same samples).
   p = eval_config.eval_block("file", n=4)
   p.loader_kwargs = ml_collections.ConfigDict(dict(
       prompt_field="prompt", answer_field="answer", id_field="id"))

@@ -40,6 +40,16 @@ def model_block(preset: str = "tiny", hf_dir: str = "") -> ml_collections.Config
   c.dtype = "float32"
   # Rematerialisation of each layer: none | full | save_dots.
   c.remat = "none"
+  # Attention for training/prefill: auto | xla | dot_product | chunked |
+  # splash (r1jax/models/attention.py); auto = dot_product on GPU (cuDNN
+  # flash), splash on TPU, xla on CPU.
+  c.attention = "auto"
+  # Query/key block size of attention="chunked" (online softmax).
+  c.attention_chunk = 512
+  # Learner log-prob/entropy/NLL over the vocabulary this many positions
+  # (of every row) at a time: no full [rows, M, V] float32 logits; 0 = all
+  # at once (r1jax/losses/chunked.py).
+  c.logits_chunk = 0
   return c
 
 

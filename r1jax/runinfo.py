@@ -68,6 +68,10 @@ NOT_RESULTS = (
     "mesh.*",
     # Recomputes activations in the backward pass: the same values.
     "model.remat",
+    # Attention kernel and chunk sizes: the same math up to float order.
+    "model.attention",
+    "model.attention_chunk",
+    "model.logits_chunk",
     # Gradient accumulation (memory only): the loss uses global normalisers,
     # so the sum is the same up to float order. GRPO's local_token_mean
     # aggregation depends on it by design: kept there (see _excluded).
@@ -84,6 +88,10 @@ NOT_RESULTS = (
     # eval and generate stages' own fields.)
     "batch_rows",
     "math_timeout_s",
+    # Queued units per continuous-batching call: the same per-sample keys,
+    # so the same samples (float32; bf16 rounding depends on batch shape, as
+    # batch_rows' does).
+    "continuous_batching",
     # The reward_model stage's held-out scoring batch: the same scores.
     "eval.batch_size",
     # Rewards computed at weight 0 for their metrics only.

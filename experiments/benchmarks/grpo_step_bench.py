@@ -3,7 +3,8 @@ r"""Wall time per GRPO step: r1jax vs TRL's GRPOTrainer, same weights.
   pip install -e ".[bench]" && python experiments/benchmarks/grpo_step_bench.py
 
 One step = one rollout batch and one optimizer update: 4 prompts (64 tokens
-each) x G=8 completions = 32 completions of EXACTLY 128 sampled tokens (EOS
+each) x G=8 completions = 32 completions of EXACTLY 128 sampled tokens
+(`--completion_len`, e.g. 1024 for the long-completion shape; EOS
 suppressed, temperature 1.0), a random reward, group-normalised advantages, a
 reference-model forward for the KL term (beta 0.04), and one AdamW update on
 all 32 completions (num_iterations 1, no gradient accumulation). Same
@@ -11,7 +12,9 @@ Qwen2-shaped model as sampler_bench.py (hidden 512, 8 layers, 8 heads / 2 KV
 heads, MLP 1408, vocab 32000, tied embeddings), float32: r1jax on this
 machine's default JAX backend, TRL on torch CPU (no vLLM). Both sides start
 from the same r1jax init (seed 0), exported with r1jax.models.hf.save; the
-tokenizer is a made-up offline word-level one over the 32000 ids. Reports the
+tokenizer is a made-up offline word-level one over the 32000 ids.
+`--attention` and `--logits_chunk` set r1jax's ModelConfig fields (learner
+attention implementation; lm head over chunks of positions). Reports the
 median seconds per step after `--warmup` steps. The LAST line is
 `speedup_vs_trl=<ratio>` (TRL s/step / r1jax s/step).
 """
@@ -253,15 +256,29 @@ def main():
                   help="time r1jax only (no torch/trl needed)")
   ap.add_argument("--skip-r1jax", action="store_true",
                   help="time TRL only")
+  ap.add_argument("--completion_len", type=int, default=128,
+                  help="sampled tokens per completion, forced (default: "
+                  "%(default)s)")
+  ap.add_argument("--attention", default="auto",
+                  help="r1jax config.model.attention: auto | xla | "
+                  "dot_product | chunked | splash (default: %(default)s)")
+  ap.add_argument("--logits_chunk", type=int, default=0,
+                  help="r1jax config.model.logits_chunk: positions per lm-head "
+                  "chunk in the update, 0 = all at once (default: "
+                  "%(default)s)")
   a = ap.parse_args()
   kw = dict(steps=a.steps, warmup=a.warmup, prompts=4, group=8,
-            completion_len=128, beta=0.04)
+            completion_len=a.completion_len, beta=0.04)
+  cfg = CFG.replace(attention=a.attention, logits_chunk=a.logits_chunk,
+                    max_seq_len=max(CFG.max_seq_len,
+                                    PROMPT_LEN + a.completion_len))
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, "
         f"{os.cpu_count()} CPU cores")
   print(f"model: {CFG.num_params() / 1e6:.1f}M params; {kw['prompts']} "
         f"prompts x G={kw['group']}, prompt {PROMPT_LEN}, completion "
         f"{kw['completion_len']} (forced), beta {kw['beta']}, fp32; median of "
-        f"{a.steps} steps after {a.warmup} warmup")
+        f"{a.steps} steps after {a.warmup} warmup; r1jax attention "
+        f"{cfg.attention!r}, logits_chunk {cfg.logits_chunk}")
   print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
   mesh = shd.make_mesh((1, 1, 1), jax.devices()[:1])
   params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
@@ -269,14 +286,14 @@ def main():
   theirs = ours = None
   if not a.skip_trl:
     with tempfile.TemporaryDirectory() as d:
-      hf.save(d, CFG, params)
+      hf.save(d, cfg, params)
       save_tokenizer(d)
       theirs = trl_seconds_per_step(d, **kw)
     print(f"TRL GRPOTrainer: {theirs:.2f} s/step (load average now "
           f"{os.getloadavg()[0]:.2f})")
   if not a.skip_r1jax:
     print("load average before r1jax: %.2f" % os.getloadavg()[0])
-    times = r1jax_seconds_per_step(params, CFG, **kw)
+    times = r1jax_seconds_per_step(params, cfg, **kw)
     ours = times["one_program"]
     flops = step_flops(CFG, kw["prompts"], kw["group"], kw["completion_len"],
                        kw["beta"])

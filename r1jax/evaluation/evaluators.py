@@ -60,6 +60,10 @@ def validate(field: str, e, completions_file: str = "") -> bool:
     raise ValueError(f"{field}.file={e.file!r}: a prompts file (JSONL, "
                      "JSON, CSV or Parquet) is required with benchmark=file"
                      + (": file not found" if e.file else ""))
+  if e.get("continuous_batching", 0) < 0:
+    raise ValueError(f"{field}.continuous_batching="
+                     f"{e.continuous_batching}: must be >= 0 (0: static "
+                     "batches; N: samples queued per sampler call)")
   if e.n < 1 or e.max_new_tokens < 1 or e.limit < 0:
     raise ValueError(f"{field}: n and max_new_tokens must be >= 1, limit "
                      ">= 0")
@@ -139,6 +143,7 @@ def protocol(field: str, name: str, e, tok, examples, *, batch_rows: int,
       sampling=Sampling(temperature=e.temperature, top_p=e.top_p,
                         top_k=e.top_k),
       max_new_tokens=e.max_new_tokens, batch_rows=batch_rows,
+      continuous=int(e.get("continuous_batching", 0)),
       stop_ids=common.stop_ids(tok, e.stop_tokens,
                                f"{field.removeprefix('config.')}.stop_tokens"),
       question_suffix=question_suffix(e), seed=seed, timeout_s=timeout_s)

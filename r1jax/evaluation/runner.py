@@ -12,6 +12,12 @@ crc32(problem id)), sample), so its completion depends on neither the batch
 nor the mesh: 1 device and 8 give the same records, and a resumed run the
 same as an uninterrupted one.
 
+With `Protocol.continuous` > 0 (continuous batching), each compiled call
+decodes a queue of that many units with `batch_rows` cache slots, refilling
+a slot from the queue as soon as its row stops (sampling/continuous.py);
+the same keys give the same records, and the queue is the unit of resume
+below instead of the batch.
+
 With `out_dir`, each process appends the records of the rows it owns (the
 lowest process holding the row, `host_rewards.row_owners`) to its own shard
 `samples.p<i>.jsonl`, one batch at a time, flushed and fsynced; a rerun
@@ -41,7 +47,7 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import templates
 from r1jax.evaluation import report, scoring
 from r1jax.rewards import decode as decode_lib
-from r1jax.sampling import Sampling, left_pad, sample
+from r1jax.sampling import Sampling, continuous, left_pad, sample
 from r1jax.trainers import host_rewards
 
 
@@ -68,6 +74,9 @@ class Protocol:
   sampling: Sampling
   max_new_tokens: int
   batch_rows: int  # rows (units) per compiled sampler call, all devices
+  # Continuous batching: units queued per compiled call, decoded with
+  # batch_rows cache slots (0: static batches of batch_rows units).
+  continuous: int = 0
   stop_ids: tuple[int, ...] = ()  # EOS and any stop tokens
   question_suffix: str = ""  # appended to each question (with a newline)
   seed: int = 0
@@ -89,7 +98,8 @@ class Protocol:
                 question_suffix=self.question_suffix,
                 temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                 min_p=s.min_p, max_new_tokens=self.max_new_tokens,
-                batch_rows=self.batch_rows)
+                batch_rows=self.batch_rows,
+                continuous_batching=self.continuous)
 
 
 def row_key_ids(example_id: str) -> int:
@@ -125,6 +135,26 @@ def _sample_rows(params, cfg, tokens_BxT, mask_BxT, seed_key, problem_B,
                 max_new_tokens=max_new_tokens, sampling=sampling,
                 stop_ids=stop_ids, num_samples=1, pad_id=pad_id,
                 cache_dtype=cache_dtype)
+
+
+@functools.partial(jax.jit, static_argnames=(
+    "cfg", "slots", "max_new_tokens", "sampling", "stop_ids", "pad_id",
+    "cache_dtype"))
+def _sample_queue(params, cfg, tokens_NxT, mask_NxT, seed_key, problem_N,
+                  sample_N, budget_N, *, slots, max_new_tokens, sampling,
+                  stop_ids, pad_id, cache_dtype):
+  """`_sample_rows` with continuous batching: the same per-unit keys."""
+  fold = jax.random.fold_in
+  keys_N = jax.vmap(lambda p, j: fold(fold(seed_key, p), j))(problem_N,
+                                                             sample_N)
+  out = continuous.sample(
+      params, cfg, tokens_NxT, mask_NxT, keys_N, slots=slots,
+      max_new_tokens=max_new_tokens, budget_N=budget_N, sampling=sampling,
+      stop_ids=stop_ids, pad_id=pad_id, cache_dtype=cache_dtype)
+  # Rows spread over processes as in the static path (row_owners).
+  return jax.tree.map(
+      lambda x: shd.constrain(x, ("act_batch",) + (None,) * (x.ndim - 1)),
+      out)
 
 
 def _place(x, mesh, rules):
@@ -243,7 +273,8 @@ def generate(model: Model, protocol: Protocol, out_dir: str | None = None,
   if not ex:
     raise ValueError(f"eval {protocol.name!r}: no problems to evaluate")
   ids = prompt_ids(protocol, tok) if ids is None else ids
-  batches = plan([len(x) for x in ids], protocol.n, protocol.batch_rows)
+  per_call = protocol.continuous or protocol.batch_rows
+  batches = plan([len(x) for x in ids], protocol.n, per_call)
   done = done_batches(batches, ex, out_dir)
   progress = _ProgressLog(protocol.name, batches, protocol.n, done)
   strip = decode_lib.stripped_ids(tok)
@@ -262,21 +293,30 @@ def generate(model: Model, protocol: Protocol, out_dir: str | None = None,
       for b, units in enumerate(batches):
         if done[b]:
           continue
-        # Pad to batch_rows rows with copies of the last unit (dropped) so
+        # Pad to per_call rows with copies of the last unit (dropped) so
         # every batch reuses one compiled sampler per prompt bucket.
-        rows = list(units) + [units[-1]] * (protocol.batch_rows - len(units))
+        rows = list(units) + [units[-1]] * (per_call - len(units))
         tokens, mask = left_pad([ids[p] for p, _ in rows], tok.pad_id)
         problem = np.array([row_key_ids(ex[p]["id"]) for p, _ in rows],
                            np.int32)
         samp = np.array([j for _, j in rows], np.int32)
-        out = _sample_rows(
-            model.params, model.cfg, _place(tokens, model.mesh, model.rules),
-            _place(mask, model.mesh, model.rules), seed_key,
-            _place(problem, model.mesh, model.rules),
-            _place(samp, model.mesh, model.rules),
-            max_new_tokens=protocol.max_new_tokens,
-            sampling=protocol.sampling, stop_ids=tuple(protocol.stop_ids),
-            pad_id=tok.pad_id, cache_dtype=model.cache_dtype)
+        place = lambda x: _place(x, model.mesh, model.rules)  # noqa: E731
+        kw = dict(max_new_tokens=protocol.max_new_tokens,
+                  sampling=protocol.sampling,
+                  stop_ids=tuple(protocol.stop_ids), pad_id=tok.pad_id,
+                  cache_dtype=model.cache_dtype)
+        if protocol.continuous:
+          # Padding copies get a one-token budget: they barely take a slot.
+          budget = np.where(np.arange(per_call) < len(units),
+                            protocol.max_new_tokens, 1).astype(np.int32)
+          out = _sample_queue(
+              model.params, model.cfg, place(tokens), place(mask), seed_key,
+              place(problem), place(samp), place(budget),
+              slots=protocol.batch_rows, **kw)
+        else:
+          out = _sample_rows(
+              model.params, model.cfg, place(tokens), place(mask), seed_key,
+              place(problem), place(samp), **kw)
         arrays = (out.tokens_BxM, out.length_B, out.truncated_B)
         owner = host_rewards.row_owners(*arrays)[:len(units)]
         mine = np.flatnonzero(owner == jax.process_index())

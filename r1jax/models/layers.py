@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from r1jax.models import attention
 from r1jax.sharding import constrain
 
 _init = nn.initializers.normal(stddev=0.02)
@@ -104,7 +105,8 @@ class Attention(nn.Module):
     key = apply_rope(key, positions_BxT, inv_freq)
 
     if kv is None:  # training / no cache: keys are the T new tokens
-      out = attend(q, key, val, mask_BxTxS, "BSKH", c.dtype)
+      out = attend(q, key, val, mask_BxTxS, "BSKH", c.dtype,
+                   impl=c.attention, chunk=c.attention_chunk)
       new_kv = None
     else:
       # In place: each layer's buffer is its own loop-carried array, and
@@ -117,7 +119,8 @@ class Attention(nn.Module):
           (0, 0, cache_index, 0)), names)
                 for name, new in (("k", key), ("v", val))}
       key, val = new_kv["k"], new_kv["v"]
-      out = attend(q, key, val, mask_BxTxS, "BKSH", c.dtype)
+      out = attend(q, key, val, mask_BxTxS, "BKSH", c.dtype,
+                   impl=c.attention, chunk=c.attention_chunk)
     out = constrain(out, ("act_batch", "act_len", "act_heads", None))
     # One (N*H) contraction: with two contracting dims XLA:CPU transposed
     # o_proj to (H, N, D) on every decode step.
@@ -126,7 +129,8 @@ class Attention(nn.Module):
     return out.reshape(b, t, n * h) @ wo_flat, new_kv
 
 
-def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype):
+def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
+           impl: str = "xla", chunk: int = 512):
   """Grouped-query softmax attention -> [B, T, N, H].
 
   `kv_layout` is "BSKH" (keys of the new tokens) or "BKSH" (the cache). One
@@ -137,23 +141,32 @@ def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype):
   b, t, n, h = q_BxTxNxH.shape
   k = key.shape[kv_layout.index("K")]
   q_BxTxKxRxH = q_BxTxNxH.reshape(b, t, k, n // k, h)
-  scale = 1.0 / math.sqrt(h)
   if t == 1 and kv_layout == "BKSH":
-    f32 = jnp.float32
-    q_BxKxRx1xH = q_BxTxKxRxH[:, 0, :, :, None].astype(f32)
-    logits_BxKxRxS = jnp.sum(q_BxKxRx1xH * key[:, :, None].astype(f32), -1)
-    logits_BxKxRxS = jnp.where(mask_BxTxS[:, :, None], logits_BxKxRxS * scale,
-                               _NEG)
-    probs = jax.nn.softmax(logits_BxKxRxS, axis=-1)
-    out = jnp.sum(probs[..., None] * val[:, :, None].astype(f32), -2)
-    return out.astype(dtype).reshape(b, 1, n, h)
-  logits = jnp.einsum(f"BTKRH,{kv_layout}->BKRTS", q_BxTxKxRxH,
-                      key.astype(dtype),
-                      preferred_element_type=jnp.float32) * scale
-  logits = jnp.where(mask_BxTxS[:, None, None], logits, _NEG)
-  probs = jax.nn.softmax(logits, axis=-1).astype(dtype)
-  out = jnp.einsum(f"BKRTS,{kv_layout}->BTKRH", probs, val.astype(dtype))
-  return out.reshape(b, t, n, h)
+    return attend_decode(q_BxTxKxRxH[:, 0], key, val, mask_BxTxS[:, 0],
+                         dtype).reshape(b, 1, n, h)
+  # T > 1 (training, prefill): the implementation config.model.attention
+  # names (models/attention.py; "xla" is the full-scores reference).
+  return attention.attend(impl, chunk, q_BxTxNxH, key, val, mask_BxTxS,
+                          kv_layout, dtype)
+
+
+def attend_decode(q_BxKxRxH, k_BxKxSxH, v_BxKxSxH, mask_BxS, dtype):
+  """One query token per row over the cache -> [B, K, R, H], float32 math.
+
+  A multiply-reduce rather than a batched matmul: it reads each cached key
+  once, and on CPU a [R, H] x [H, S] dot per (row, kv head) made XLA
+  transpose the whole cache first.
+  """
+  f32 = jnp.float32
+  scale = 1.0 / math.sqrt(q_BxKxRxH.shape[-1])
+  q_BxKxRx1xH = q_BxKxRxH[:, :, :, None].astype(f32)
+  logits_BxKxRxS = jnp.sum(q_BxKxRx1xH * k_BxKxSxH[:, :, None].astype(f32),
+                           -1)
+  logits_BxKxRxS = jnp.where(mask_BxS[:, None, None], logits_BxKxRxS * scale,
+                             _NEG)
+  probs = jax.nn.softmax(logits_BxKxRxS, axis=-1)
+  out = jnp.sum(probs[..., None] * v_BxKxSxH[:, :, None].astype(f32), -2)
+  return out.astype(dtype)
 
 
 class Mlp(nn.Module):

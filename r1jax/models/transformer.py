@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from r1jax.models import layers
+from r1jax.models.attention import IMPLS as ATTENTION_IMPLS
+from r1jax import sharding
 from r1jax.sharding import constrain
 
 REMAT_POLICIES = ("none", "full", "save_dots")
@@ -58,6 +60,13 @@ class ModelConfig:
   dtype: Any = jnp.float32  # compute dtype (bfloat16 on accelerators)
   remat: str = "none"  # none | full | save_dots
   family: str = "llama"  # llama | qwen2 (used for HF export)
+  # Attention for T > 1 queries (training, prefill); see models/attention.py.
+  # "auto": dot_product on GPU, splash on TPU, xla on CPU.
+  attention: str = "auto"
+  attention_chunk: int = 512  # query/key block size of "chunked"
+  # Positions (of every row) per chunk of the learner's log-prob/entropy/NLL
+  # over the vocab (losses/chunked.py); 0 = all at once ([B, M, V] logits).
+  logits_chunk: int = 0
 
   def __post_init__(self):
     if self.num_heads % self.num_kv_heads:
@@ -67,6 +76,15 @@ class ModelConfig:
       raise ValueError(f"head_dim={self.head_dim} must be even for RoPE")
     if self.remat not in REMAT_POLICIES:
       raise ValueError(f"remat={self.remat!r}; allowed: {REMAT_POLICIES}")
+    if self.attention not in ATTENTION_IMPLS:
+      raise ValueError(f"config.model.attention={self.attention!r}; "
+                       f"allowed: {ATTENTION_IMPLS}")
+    if self.attention_chunk < 1:
+      raise ValueError("config.model.attention_chunk="
+                       f"{self.attention_chunk} must be >= 1")
+    if self.logits_chunk < 0:
+      raise ValueError(f"config.model.logits_chunk={self.logits_chunk} "
+                       "must be >= 0 (0 = no chunking)")
 
   def replace(self, **kw) -> "ModelConfig":
     return dataclasses.replace(self, **kw)
@@ -200,13 +218,57 @@ def decode_params(params, cfg: ModelConfig):
   weights (one extra copy of the weights in memory while sampling) so each
   step reads them in place; slicing layer l of the stack inside the loop
   made XLA copy it every step.
+
+  With a mesh and logical-axis rules active while tracing (as for
+  `constrain`), the weights are first resharded to the decode layout
+  (`decode_rules`: no `data`/`fsdp` axis, tensor sharding kept): one
+  all-gather of FSDP shards here instead of per token inside the loop.
   """
-  params = nn.meta.unbox(params)
+  params = _decode_layout(nn.meta.unbox(params), cfg)
   out = dict(params)
   out["layers"] = _layers(params, cfg)
   out["head_DxV"] = (params["embedding"].T if cfg.tie_embeddings
                      else params["lm_head"])
   return out
+
+
+# Mesh axes the decode layout drops from weights: every device then holds
+# whole weights (per tensor shard) for its own rows, so decode steps need no
+# collective over these axes.
+DECODE_GATHERED_AXES = ("data", "fsdp")
+
+
+def decode_rules(rules, param_names) -> tuple:
+  """`rules` with the DECODE_GATHERED_AXES removed from the logical names in
+  `param_names` (weights); activation and cache rules unchanged."""
+  out = []
+  for name, axes in rules:
+    if name in param_names and axes is not None:
+      axes = (axes,) if isinstance(axes, str) else tuple(axes)
+      axes = tuple(a for a in axes if a not in DECODE_GATHERED_AXES) or None
+    out.append((name, axes))
+  return tuple(out)
+
+
+def _decode_layout(params, cfg: ModelConfig):
+  """Weights constrained to the decode layout (no-op without mesh/rules)."""
+  rules = nn.get_logical_axis_rules()
+  mesh = jax.sharding.get_abstract_mesh()
+  if not rules or mesh.empty or isinstance(params.get("layers"), tuple):
+    return params
+  _, axes = sharding.abstract_params(lambda r: init_params(cfg, r),
+                                     jax.random.key(0))
+  if jax.tree.structure(axes, is_leaf=lambda x: isinstance(x, tuple)) != (
+      jax.tree.structure(params)):
+    raise ValueError("decode_params: params do not match "
+                     "init_params(cfg)'s tree for this ModelConfig")
+  names = {n for x in jax.tree.leaves(axes, is_leaf=lambda x: isinstance(
+      x, tuple)) for n in x if n is not None}
+  rules = decode_rules(rules, names)
+  return jax.tree.map(
+      lambda x, n: jax.lax.with_sharding_constraint(
+          x, sharding.spec_for(x.shape, n, rules, mesh)),
+      params, axes, is_leaf=lambda x: isinstance(x, tuple))
 
 
 def _layers(params, cfg: ModelConfig) -> tuple:
@@ -224,7 +286,9 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
 
   `params`: from `decode_params` (decode loops), or as trained (stacked
   layers; each call then slices them). Returns (float32 logits, the cache
-  with the T new tokens written at `cache["index"]`).
+  with the T new tokens written at `cache["index"]`). Attention reads every
+  slot of the cache: a caller that wants a step's cost to follow the filled
+  length passes a shorter cache and grows it (sampler.py's phases).
   """
   params = nn.meta.unbox(params)
   t = tokens_BxT.shape[1]

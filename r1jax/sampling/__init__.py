@@ -1,4 +1,6 @@
-"""JAX-native sampling: strategies and the KV-cache sampler."""
+"""JAX-native sampling: strategies, the KV-cache sampler and continuous
+batching."""
 from r1jax.sampling.sampler import (BUCKETS, Completions, bucket_length,
                                     jit_sample, left_pad, sample)
 from r1jax.sampling.strategies import Sampling
+from r1jax.sampling import continuous

@@ -5,7 +5,9 @@ larger jitted program (the GRPO step) and `jit_sample` is its standalone
 compiled entry. Prompts are LEFT-padded `[P, T]` with a mask; each prompt is
 prefilled once and its cache is shared by its G samples (rows are ordered
 prompt-major: p0g0, p0g1, ..., p1g0, ...). The loop exits early once every
-row has stopped (a stop id drawn) or after `max_new_tokens`.
+row has stopped (a stop id drawn) or after `max_new_tokens`. The decode loop
+runs in phases over a KV cache that grows between them (`kv_buckets`), so a
+step's attention reads about the slots filled so far, not all T + M.
 
 Letters: P prompts, G samples per prompt, B = P * G rows, T prompt length,
 M max new tokens, V vocab.
@@ -57,16 +59,49 @@ class _State(NamedTuple):
   rng: jax.Array
 
 
+# Decode attention reads the whole cache it is given, so the cache grows in
+# phases: one `lax.while_loop` per bucket of slots, each bucket this factor
+# longer than the one before (log-spaced: a few compiled loop bodies; a step
+# reads at most KV_BUCKET_RATIO x the slots it needs). Reading a static
+# prefix of one full-length cache instead made XLA copy every cache buffer
+# twice per step (the in-place write fused into the prefix slice).
+KV_BUCKET_RATIO = 2.0
+KV_BUCKET_MIN = 128  # slots of the first bucket (at least T + 1)
+
+
+def kv_buckets(t: int, m: int, ratio: float | None = KV_BUCKET_RATIO,
+               first: int = KV_BUCKET_MIN) -> tuple[int, ...]:
+  """Increasing cache lengths S_1 < ... < S_n = t + m read by decode phases.
+
+  Decode step i writes slot t + i and runs in the first bucket with
+  t + i < S_j, with a cache of S_j slots. `ratio` None or <= 1: one bucket.
+  """
+  if first < 1:
+    raise ValueError(f"kv_bucket_min={first} must be >= 1")
+  total = t + m
+  if not ratio or ratio <= 1.0:
+    return (total,)
+  out, s = [], max(first, t + 1)
+  while s < total:
+    out.append(s)
+    s = max(s + 1, int(round(s * ratio / 8.0)) * 8)  # multiples of 8
+  return tuple(out) + (total,)
+
+
 def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
            max_new_tokens: int, sampling: Sampling = Sampling(),
            stop_ids: Sequence[int] = (), num_samples: int = 1,
-           pad_id: int = 0, cache_dtype=None) -> Completions:
+           pad_id: int = 0, cache_dtype=None,
+           kv_bucket_ratio: float | None = KV_BUCKET_RATIO,
+           kv_bucket_min: int = KV_BUCKET_MIN) -> Completions:
   """Samples `num_samples` completions per left-padded prompt.
 
   `rng` is one key for the whole batch, or per-row keys `[B]` (B = P * G,
   prompt-major): then row i's tokens depend only on its prompt and its own
   key, not on which other rows share the batch or how it is sharded (the
   evaluator's resumable, device-count-independent samples).
+  `kv_bucket_ratio`, `kv_bucket_min`: the decode phases' cache lengths
+  (`kv_buckets`); ratio None: every step attends over the whole cache.
   """
   params = decode_params(params, cfg)  # once, outside the decode loop
   p, t = prompts_PxT.shape
@@ -77,7 +112,8 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
   positions_PxT = jnp.maximum(jnp.cumsum(prompt_mask_PxT, -1) - 1, 0)
 
   # PREFILL: once per prompt, then the cache is shared by its G samples.
-  cache = init_cache(cfg, p, t + m, cache_dtype)
+  buckets = kv_buckets(t, m, kv_bucket_ratio, kv_bucket_min)
+  cache = init_cache(cfg, p, buckets[0], cache_dtype)
   logits, cache = forward_cached(params, cfg, prompts_PxT, positions_PxT,
                                  prompt_mask_PxT, cache, num_logits=1)
   rep = lambda x, axis: jnp.repeat(x, g, axis=axis)  # noqa: E731
@@ -101,17 +137,20 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
     return _State(s.step + 1, write(s.tokens, tok), write(s.logp, lp),
                   write(s.logp_t, lpt), done, logits[:, -1], cache, s.rng)
 
-  def cond(s: _State):
-    return (s.step < m) & ~jnp.all(s.done)
-
-  init = _State(
+  s = _State(
       step=jnp.zeros((), jnp.int32),
       tokens=jnp.full((b, m), pad_id, jnp.int32),
       logp=jnp.zeros((b, m), jnp.float32),
       logp_t=jnp.zeros((b, m), jnp.float32),
       done=jnp.zeros((b,), bool), logits=rep(logits[:, -1], 0),
       cache=cache, rng=rng)
-  s = jax.lax.while_loop(cond, body, init)
+  for slots in buckets:
+    # Steps i with t + i < slots, over a cache grown to `slots` (one copy
+    # per phase); a phase is skipped once every row is done.
+    s = s._replace(cache=_grow(s.cache, slots))
+    end = min(slots - t, m)
+    s = jax.lax.while_loop(
+        lambda s, end=end: (s.step < end) & ~jnp.all(s.done), body, s)
 
   # OUTPUTS: a row's completion runs up to and including its stop token.
   is_stop = jnp.isin(s.tokens, stop)
@@ -126,17 +165,32 @@ def sample(params, cfg: ModelConfig, prompts_PxT, prompt_mask_PxT, rng, *,
       truncated_B=~is_stop.any(-1))
 
 
+def _grow(cache, slots: int):
+  """The cache with empty slots appended up to `slots` ([B, K, S, H])."""
+  seg = cache["segment_ids"]
+  extra = slots - seg.shape[1]
+  if not extra:
+    return cache
+  pad = lambda x: jnp.pad(x, [(0, 0), (0, 0), (0, extra), (0, 0)])  # noqa: E731
+  return {**cache, "layers": jax.tree.map(pad, cache["layers"]),
+          "segment_ids": jnp.pad(seg, [(0, 0), (0, extra)])}
+
+
 @functools.partial(jax.jit, static_argnames=(
     "cfg", "max_new_tokens", "sampling", "stop_ids", "num_samples", "pad_id",
-    "cache_dtype"))
+    "cache_dtype", "kv_bucket_ratio", "kv_bucket_min"))
 def jit_sample(params, cfg, prompts_PxT, prompt_mask_PxT, rng, *,
                max_new_tokens, sampling=Sampling(), stop_ids=(),
-               num_samples=1, pad_id=0, cache_dtype=None) -> Completions:
+               num_samples=1, pad_id=0, cache_dtype=None,
+               kv_bucket_ratio=KV_BUCKET_RATIO,
+               kv_bucket_min=KV_BUCKET_MIN) -> Completions:
   """Compiled `sample`; pad prompts with `left_pad` to reuse compilations."""
   return sample(params, cfg, prompts_PxT, prompt_mask_PxT, rng,
                 max_new_tokens=max_new_tokens, sampling=sampling,
                 stop_ids=tuple(stop_ids), num_samples=num_samples,
-                pad_id=pad_id, cache_dtype=cache_dtype)
+                pad_id=pad_id, cache_dtype=cache_dtype,
+                kv_bucket_ratio=kv_bucket_ratio,
+                kv_bucket_min=kv_bucket_min)
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int = 0,

@@ -231,7 +231,10 @@ def model(c, mesh, rules_, vocab_size: int, seed: int):
   """(ModelConfig, params): from init_from / hf_dir, or a fresh preset."""
   kw = dict(dtype=DTYPES[c.model.dtype],
             param_dtype=DTYPES[c.model.param_dtype],
-            remat=c.model.get("remat", "none"))
+            remat=c.model.get("remat", "none"),
+            attention=c.model.get("attention", "auto"),
+            attention_chunk=c.model.get("attention_chunk", 512),
+            logits_chunk=c.model.get("logits_chunk", 0))
   src = c.get("init_from", "") or c.model.hf_dir
   if src:
     cfg, params = ckpt_lib.init_from(src, mesh=mesh, rules=rules_, **kw)

@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from r1jax.losses import chunked
 from r1jax.losses import grpo as grpo_loss
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer
@@ -121,7 +122,20 @@ sequences = model_rewards.sequences
 
 def completion_logp(params, cfg: ModelConfig, tokens_BxS, seg_BxS, pos_BxS,
                     m: int, temperature: float):
-  """(logp_BxM, entropy_BxM) of the last M tokens, at `temperature`."""
+  """(logp_BxM, entropy_BxM) of the last M tokens, at `temperature`.
+
+  With cfg.logits_chunk > 0 the lm head runs on that many positions at a
+  time (losses/chunked.py): no [B, M, V] logits.
+  """
+  if cfg.logits_chunk:
+    x_BxMxD, _ = Transformer(cfg).apply(
+        {"params": params}, tokens_BxS, pos_BxS, seg_BxS, num_logits=m + 1,
+        return_hidden=True)
+    head, spec = chunked.lm_head(params, cfg.tie_embeddings)
+    st = chunked.token_stats(x_BxMxD[:, :-1], head, spec, tokens_BxS[:, -m:],
+                             cfg.logits_chunk, dtype=cfg.dtype,
+                             temperature=temperature, entropy=True)
+    return st["logp"], st["entropy"]
   logits, _ = Transformer(cfg).apply({"params": params}, tokens_BxS, pos_BxS,
                                      seg_BxS, num_logits=m + 1)
   logits_BxMxV = logits[:, :-1] / temperature

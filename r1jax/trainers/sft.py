@@ -33,6 +33,7 @@ from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.data import corpora, jsonl, pipeline, prepared
 from r1jax.evaluation import evaluators, runner
+from r1jax.losses import chunked
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer
 from r1jax.trainers import common, loop
@@ -44,6 +45,15 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
   """sft_step(state, batch) -> (state, metrics); batch holds KEYS [B, T]."""
 
   def micro_loss(params, mb, num_targets):
+    if cfg.logits_chunk:  # lm head over chunks of positions (chunked.py)
+      x_BxTxD, _ = Transformer(cfg).apply(
+          {"params": params}, mb["tokens"], mb["positions"],
+          mb["segment_ids"], return_hidden=True)
+      head, spec = chunked.lm_head(params, cfg.tie_embeddings)
+      nll, count, correct = chunked.next_token_loss(
+          x_BxTxD, head, spec, mb["tokens"], mb["loss_mask"],
+          cfg.logits_chunk, dtype=cfg.dtype)
+      return nll / num_targets, (nll, count, correct)
     logits, _ = Transformer(cfg).apply(
         {"params": params}, mb["tokens"], mb["positions"], mb["segment_ids"])
     nll, count, correct = sft_loss.next_token_loss(logits, mb["tokens"],

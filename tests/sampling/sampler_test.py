@@ -10,6 +10,7 @@ import torch
 from r1jax import sharding as shd
 from r1jax.models import Transformer, get_preset, hf, init_params
 from r1jax.sampling import Sampling, jit_sample, left_pad, sample
+from r1jax.sampling import sampler as sampler_lib
 from tests.models import hf_refs
 
 PROMPTS = [[5, 17, 3, 9, 40, 41, 7], [11, 2], [60, 61, 62, 63, 64]]
@@ -147,3 +148,31 @@ def test_per_row_keys_make_rows_independent_of_the_batch(params):
                            np.repeat(mask[:1], 4, 0),
                            jax.random.split(jax.random.key(2), 4), **kw)
   assert len({tuple(r) for r in np.asarray(same_prompt.tokens_BxM)}) > 1
+
+
+@pytest.mark.parametrize("per_row_keys,stop_ids", [
+    (False, tuple(range(0, 256, 3))), (True, ())])
+def test_length_buckets_equal_whole_cache_decode(params, per_row_keys,
+                                                 stop_ids):
+  """Decode in phases over a prefix of the cache (buckets 17, 32, 53 slots
+  for T = 16, M = 37) gives the tokens and log-probs of attending over the
+  whole cache every step: early stop, per-row keys, G > 1."""
+  tokens, mask = left_pad(PROMPTS)
+  g, m = 3, 37
+  keys = (jax.random.split(jax.random.key(4), len(PROMPTS) * g)
+          if per_row_keys else jax.random.key(4))
+  kw = dict(max_new_tokens=m, num_samples=g, stop_ids=stop_ids,
+            sampling=Sampling(temperature=1.0, top_p=0.95))
+  whole = jit_sample(params, CFG, tokens, mask, keys, kv_bucket_ratio=None,
+                     **kw)
+  phased = jit_sample(params, CFG, tokens, mask, keys, kv_bucket_ratio=2.0,
+                      kv_bucket_min=12, **kw)
+  assert sampler_lib.kv_buckets(tokens.shape[1], m, 2.0, 12) == (17, 32, 53)
+  for a, b in zip(whole, phased):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+  np.testing.assert_array_equal(whole.tokens_BxM, phased.tokens_BxM)
+  lengths = np.asarray(whole.length_B)
+  if stop_ids:  # rows stop at different steps, all before M
+    assert len(set(lengths)) > 1 and lengths.max() < m, lengths
+  else:
+    assert (lengths == m).all()

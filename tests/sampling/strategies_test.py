@@ -125,3 +125,73 @@ def test_per_row_keys_draw_the_target(v):
   one = sample(np.broadcast_to(logits, (3, v)), keys[:3],
                Sampling(temperature=1.0))[0]
   np.testing.assert_array_equal(one, np.asarray(tok)[:3])
+
+
+def _sorted_rule_mask(logits_BxV, s: Sampling):
+  """The sorted reference (the sampler's rule before the sort-free path):
+  argsort, cumulative mass, keep while the mass before a token < top_p."""
+  keep = jnp.ones(logits_BxV.shape, bool)
+  if s.top_k:
+    kth = jax.lax.top_k(logits_BxV, s.top_k)[0][:, -1:]
+    keep &= logits_BxV >= kth
+  probs = jax.nn.softmax(logits_BxV, -1)
+  if s.top_p < 1.0:
+    order = jnp.argsort(-logits_BxV, axis=-1)  # stable: lower id first
+    sorted_p = jnp.take_along_axis(probs, order, -1)
+    before = jnp.cumsum(sorted_p, -1) - sorted_p
+    inv = jnp.argsort(order, axis=-1)
+    keep &= jnp.take_along_axis(before < s.top_p, inv, -1)
+  if s.min_p > 0.0:
+    keep &= probs >= s.min_p * probs.max(-1, keepdims=True)
+  return keep
+
+
+def _at_top_p_boundary(x_BxV, top_p: float, tol: float) -> np.ndarray:
+  """Tokens whose exact (float64) mass before them, in stable sorted order,
+  is within `tol` of top_p."""
+  x = x_BxV.astype(np.float64)
+  p = np.exp(x - x.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  order = np.argsort(-x, -1, kind="stable")
+  sp = np.take_along_axis(p, order, -1)
+  before = np.empty_like(p)
+  np.put_along_axis(before, order, np.cumsum(sp, -1) - sp, -1)
+  return np.abs(before - top_p) < tol
+
+
+def _logit_rows(v: int) -> np.ndarray:
+  """Peaked, moderate, near-flat and exactly flat rows, and rows with many
+  exact ties (integer logits), so the nucleus holds 1 to all tokens."""
+  rng = np.random.default_rng(v)
+  z = rng.normal(size=(4, v))
+  return np.concatenate([
+      z * 8, z * 2, z * 0.5, z * 0.01, np.zeros((1, v)),
+      np.round(z * 1.5), np.round(z * 4)[:, ::-1], -np.arange(v)[None] * 0.3,
+  ]).astype(np.float32)
+
+
+@pytest.mark.parametrize("fast_k", [64, 1])
+@pytest.mark.parametrize("v", [50, 700])
+def test_sort_free_truncation_equals_sorted_rule(monkeypatch, fast_k, v):
+  """top-p / top-k / min-p without a full sort keep exactly the tokens the
+  sorted rule keeps, ties (by lower id) included: with the default top-K
+  fast path (V = 50 fits in it; V = 700 mixes both paths) and with
+  TOP_P_FAST_K = 1 (the exact threshold search for almost every row)."""
+  monkeypatch.setattr(strategies, "TOP_P_FAST_K", fast_k)
+  rows = _logit_rows(v)
+  peaked = rows[:4]  # every nucleus inside the top 64: the fast path alone
+  for s in [Sampling(top_p=1e-6), Sampling(top_p=0.3), Sampling(top_p=0.9),
+            Sampling(top_p=0.999), Sampling(top_p=0.99999),
+            Sampling(top_p=0.8, top_k=5), Sampling(top_p=0.95, min_p=0.05)]:
+    for x in (rows, peaked):
+      got = np.asarray(jax.jit(lambda x: strategies.truncation_mask(x, s))(x))
+      want = np.asarray(jax.jit(lambda x: _sorted_rule_mask(x, s))(x))
+      # Float32 sums in another order may only flip tokens whose mass
+      # before them (float64, sorted order) is within 1e-5 of top_p.
+      bad = (got != want) & ~_at_top_p_boundary(x, s.top_p, 1e-5)
+      assert not bad.any(), (s, fast_k, np.nonzero(bad), got.sum(-1),
+                             want.sum(-1))
+  # The kept sets range from one token to the whole vocabulary.
+  kept = lambda s: np.asarray(strategies.truncation_mask(rows, s)).sum(-1)
+  assert kept(Sampling(top_p=1e-6)).min() == 1
+  assert kept(Sampling(top_p=0.99999)).max() == v
