@@ -298,23 +298,36 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
   mask_BxTxS = attention_mask(
       segment_ids_BxT, k_seg, index + jnp.arange(t, dtype=jnp.int32),
       jnp.arange(k_seg.shape[1], dtype=jnp.int32))
+  x, new_layers = cached_layers(params, cfg, tokens_BxT, positions_BxT,
+                                mask_BxTxS, cache["layers"], index)
+  if num_logits:
+    x = x[:, -num_logits:]
+  return output_logits(params, cfg, x), {
+      "layers": new_layers, "segment_ids": k_seg, "index": index + t}
+
+
+def cached_layers(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
+                  mask_BxTxS, kv_layers, index):
+  """Embedding, the layers over their caches (new tokens written at slot
+  `index`) and the final norm -> (x_BxTxD, updated per-layer caches)."""
   x = _embed(params["embedding"], tokens_BxT, cfg)
   new_layers = []
-  for layer_params, kv in zip(_layers(params, cfg), cache["layers"]):
+  for layer_params, kv in zip(_layers(params, cfg), kv_layers):
     x, kv = Block(cfg).apply({"params": layer_params}, x, positions_BxT,
                              mask_BxTxS, kv, index)
     new_layers.append(kv)
   x = layers.RMSNorm(cfg).apply({"params": params["final_norm"]}, x)
-  if num_logits:
-    x = x[:, -num_logits:]
+  return x, tuple(new_layers)
+
+
+def output_logits(params, cfg: ModelConfig, x_BxTxD):
+  """float32 logits through the output head (decode_params' head_DxV, the
+  tied embedding, or lm_head)."""
   if "head_DxV" in params:
-    logits = _logits(x, params["head_DxV"], "DV", cfg)
-  elif cfg.tie_embeddings:
-    logits = _logits(x, params["embedding"], "VD", cfg)
-  else:
-    logits = _logits(x, params["lm_head"], "DV", cfg)
-  return logits, {"layers": tuple(new_layers), "segment_ids": k_seg,
-                  "index": index + t}
+    return _logits(x_BxTxD, params["head_DxV"], "DV", cfg)
+  if cfg.tie_embeddings:
+    return _logits(x_BxTxD, params["embedding"], "VD", cfg)
+  return _logits(x_BxTxD, params["lm_head"], "DV", cfg)
 
 
 def init_params(cfg: ModelConfig, rng: jax.Array):

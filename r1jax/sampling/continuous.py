@@ -34,10 +34,9 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from r1jax.models import layers
-from r1jax.models.transformer import (Block, ModelConfig, _embed, _logits,
+from r1jax.models.transformer import (ModelConfig, cached_layers,
                                       decode_params, forward_cached,
-                                      init_cache)
+                                      init_cache, output_logits)
 from r1jax.sampling.sampler import Completions
 from r1jax.sampling.strategies import Sampling, sample as sample_step
 
@@ -57,15 +56,6 @@ class _State(NamedTuple):
   stopped_N: jax.Array
 
 
-def _head(params, cfg: ModelConfig):
-  """(output head, einsum spec) as forward_cached picks it."""
-  if "head_DxV" in params:
-    return params["head_DxV"], "DV"
-  if cfg.tie_embeddings:
-    return params["embedding"], "VD"
-  return params["lm_head"], "DV"
-
-
 def _decode(params, cfg: ModelConfig, tok_B, pos_B, seg_B, cache, w):
   """One token per row written at ring slot w; -> (logits_BxV, cache).
 
@@ -74,15 +64,10 @@ def _decode(params, cfg: ModelConfig, tok_B, pos_B, seg_B, cache, w):
   seg_BxS = jax.lax.dynamic_update_slice(cache["segment_ids"],
                                          seg_B[:, None], (0, w))
   mask_Bx1xS = (seg_BxS != 0)[:, None, :]
-  x = _embed(params["embedding"], tok_B[:, None], cfg)
-  new_layers = []
-  for layer_params, kv in zip(params["layers"], cache["layers"]):
-    x, kv = Block(cfg).apply({"params": layer_params}, x, pos_B[:, None],
-                             mask_Bx1xS, kv, w)
-    new_layers.append(kv)
-  x = layers.RMSNorm(cfg).apply({"params": params["final_norm"]}, x)
-  logits = _logits(x, *_head(params, cfg), cfg)[:, 0]
-  return logits, {"layers": tuple(new_layers), "segment_ids": seg_BxS}
+  x, new_layers = cached_layers(params, cfg, tok_B[:, None], pos_B[:, None],
+                                mask_Bx1xS, cache["layers"], w)
+  logits = output_logits(params, cfg, x)[:, 0]
+  return logits, {"layers": new_layers, "segment_ids": seg_BxS}
 
 
 def sample(params, cfg: ModelConfig, prompts_NxT, prompt_mask_NxT, keys_N, *,

@@ -12,6 +12,7 @@ importance-corrected if used for training (DESIGN.md conventions).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -84,11 +85,27 @@ def _top_p_mask(logits_BxV, probs_BxV, top_BxK, top_p: float):
 
   Fast path: the nucleus lies in the top K for every row (the K tokens'
   mass reaches top_p); x*, i* are read off the sorted top K. Otherwise
-  `_top_p_threshold` finds them exactly. With a mesh active (rows sharded)
-  both run and each row takes its own: a `lax.cond` on all rows would put
-  an all-reduce in every decode step.
+  `_top_p_threshold` finds them exactly. With a mesh and rules active the
+  rows are sharded: the choice is made per device on its own rows (a
+  shard_map), since a `lax.cond` on all rows would put an all-reduce in
+  every decode step; with a mesh but no rules, both run and each row takes
+  its own.
   """
-  vals_BxK, idx_BxK = top_BxK
+  rules = nn.get_logical_axis_rules()
+  if _sharded() and rules:
+    spec = sharding.spec_for(logits_BxV.shape, ("act_batch", None), rules,
+                             jax.sharding.get_abstract_mesh())
+    local = functools.partial(_top_p_rows, top_p=top_p, local=True)
+    return jax.shard_map(local, in_specs=(spec,) * 4, out_specs=spec,
+                         check_vma=False)(logits_BxV, probs_BxV, *top_BxK)
+  return _top_p_rows(logits_BxV, probs_BxV, *top_BxK, top_p=top_p,
+                     local=not _sharded())
+
+
+def _top_p_rows(logits_BxV, probs_BxV, vals_BxK, idx_BxK, *, top_p: float,
+                local: bool):
+  """`_top_p_mask` on rows that `lax.cond` may branch on together iff
+  `local` (one device's rows, or no mesh)."""
   v, k = logits_BxV.shape[-1], vals_BxK.shape[-1]
   p_BxK = jnp.take_along_axis(probs_BxV, idx_BxK, -1)
   cum_BxK = jnp.cumsum(p_BxK, -1)
@@ -101,11 +118,11 @@ def _top_p_mask(logits_BxV, probs_BxV, top_BxK, top_p: float):
             jnp.take_along_axis(idx_BxK, last, -1)[:, 0])
 
   def exact(_):
-    return _top_p_threshold(logits_BxV, probs_BxV, top_p)
+    return _top_p_threshold(logits_BxV, probs_BxV, top_p, local)
 
   if covered is True:
     x_B, i_B = fast(None)
-  elif _sharded():
+  elif not local:
     covered_B = cum_BxK[:, -1] >= top_p
     x_B, i_B = jax.tree.map(lambda a, b: jnp.where(covered_B, a, b),
                             fast(None), exact(None))
@@ -142,7 +159,8 @@ def _order_key(x):
   return jnp.where(u & sign, ~u, u | sign)
 
 
-def _top_p_threshold(logits_BxV, probs_BxV, top_p: float):
+def _top_p_threshold(logits_BxV, probs_BxV, top_p: float,
+                     local: bool = True):
   """(x*, i*) of the last token the sorted top-p rule keeps, without a sort.
 
   x* is the smallest logit with mass(logits > x*) < top_p: a bisection over
@@ -179,7 +197,7 @@ def _top_p_threshold(logits_BxV, probs_BxV, top_p: float):
   def only(_):
     return jnp.max(jnp.where(at_x, ids_V, -1), -1)
 
-  if _sharded():
+  if not local:
     i_B = last_tie(None)
   else:
     i_B = jax.lax.cond(jnp.any(jnp.sum(at_x, -1) > 1), last_tie, only, None)
