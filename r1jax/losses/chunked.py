@@ -13,19 +13,10 @@ Letters: B rows, M positions, D model width, V vocabulary, C chunk.
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from r1jax.sharding import constrain
-
-
-def lm_head(params, tie_embeddings: bool):
-  """(head, spec) of a Transformer's params: ([D, V], "DV") or the tied
-  embedding ([V, D], "VD")."""
-  if tie_embeddings:
-    return nn.meta.unbox(params["embedding"]), "VD"
-  return nn.meta.unbox(params["lm_head"]), "DV"
 
 
 def _to_chunks(x_BxMx, c: int):

@@ -320,14 +320,21 @@ def cached_layers(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
   return x, tuple(new_layers)
 
 
-def output_logits(params, cfg: ModelConfig, x_BxTxD):
-  """float32 logits through the output head (decode_params' head_DxV, the
-  tied embedding, or lm_head)."""
+def output_head(params, cfg: ModelConfig):
+  """(head weights, einsum spec): decode_params' head_DxV ("DV"), the tied
+  embedding ([V, D], "VD") or lm_head ([D, V], "DV")."""
+  params = nn.meta.unbox(params)
   if "head_DxV" in params:
-    return _logits(x_BxTxD, params["head_DxV"], "DV", cfg)
+    return params["head_DxV"], "DV"
   if cfg.tie_embeddings:
-    return _logits(x_BxTxD, params["embedding"], "VD", cfg)
-  return _logits(x_BxTxD, params["lm_head"], "DV", cfg)
+    return params["embedding"], "VD"
+  return params["lm_head"], "DV"
+
+
+def output_logits(params, cfg: ModelConfig, x_BxTxD):
+  """float32 logits through the output head (`output_head`)."""
+  head, spec = output_head(params, cfg)
+  return _logits(x_BxTxD, head, spec, cfg)
 
 
 def init_params(cfg: ModelConfig, rng: jax.Array):

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from r1jax.losses import chunked
 from r1jax.losses import grpo as grpo_loss
 from r1jax.losses import sft as sft_loss
-from r1jax.models.transformer import ModelConfig, Transformer
+from r1jax.models.transformer import ModelConfig, Transformer, output_head
 from r1jax.rewards import combiner
 from r1jax.rewards.device import combine
 from r1jax.rewards.device import judge as judge_dev
@@ -131,7 +131,7 @@ def completion_logp(params, cfg: ModelConfig, tokens_BxS, seg_BxS, pos_BxS,
     x_BxMxD, _ = Transformer(cfg).apply(
         {"params": params}, tokens_BxS, pos_BxS, seg_BxS, num_logits=m + 1,
         return_hidden=True)
-    head, spec = chunked.lm_head(params, cfg.tie_embeddings)
+    head, spec = output_head(params, cfg)
     st = chunked.token_stats(x_BxMxD[:, :-1], head, spec, tokens_BxS[:, -m:],
                              cfg.logits_chunk, dtype=cfg.dtype,
                              temperature=temperature, entropy=True)

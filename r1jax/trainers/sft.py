@@ -35,7 +35,7 @@ from r1jax.data import corpora, jsonl, pipeline, prepared
 from r1jax.evaluation import evaluators, runner
 from r1jax.losses import chunked
 from r1jax.losses import sft as sft_loss
-from r1jax.models.transformer import ModelConfig, Transformer
+from r1jax.models.transformer import ModelConfig, Transformer, output_head
 from r1jax.trainers import common, loop
 
 KEYS = ("tokens", "segment_ids", "positions", "loss_mask")
@@ -49,7 +49,7 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
       x_BxTxD, _ = Transformer(cfg).apply(
           {"params": params}, mb["tokens"], mb["positions"],
           mb["segment_ids"], return_hidden=True)
-      head, spec = chunked.lm_head(params, cfg.tie_embeddings)
+      head, spec = output_head(params, cfg)
       nll, count, correct = chunked.next_token_loss(
           x_BxTxD, head, spec, mb["tokens"], mb["loss_mask"],
           cfg.logits_chunk, dtype=cfg.dtype)
