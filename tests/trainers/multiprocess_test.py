@@ -128,6 +128,17 @@ def test_two_processes_match_one(tmp_path):
   assert multi_eval["meta"]["processes"] == 2
   assert [json.loads(l) for l in open(multi / "eval" / "samples.jsonl")] == [
       json.loads(l) for l in open(one / "eval" / "samples.jsonl")]
+  # Continuous batching (queues of 16 units over 8 slots) on two processes:
+  # per-process shards, and the records of static batching on one process.
+  cb = multi / "eval_continuous"
+  assert sorted(os.listdir(cb / "evals" / "arithmetic")) == [
+      "samples.p0.jsonl", "samples.p1.jsonl"]
+  cb_eval = json.load(open(cb / "eval.json"))
+  assert cb_eval["settings"]["arithmetic"]["continuous_batching"] == 16
+  assert one_eval["settings"]["arithmetic"]["continuous_batching"] == 0
+  assert cb_eval["results"] == one_eval["results"]
+  assert [json.loads(l) for l in open(cb / "samples.jsonl")] == [
+      json.loads(l) for l in open(one / "eval" / "samples.jsonl")]
   # reward_model: same metrics; process 0 wrote the stats and the export.
   _compare(str(one / "reward_model"), str(multi / "reward_model"),
            ("loss", "accuracy", "margin", "grad_norm",

@@ -8,7 +8,8 @@ rows), then stages into directories of ROOT (shared by the two processes):
 sft and grpo for 2 steps (ROOT/sft,
 ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
-(ROOT/generate), the eval stage on DATA/eval_model (ROOT/eval), and the
+(ROOT/generate), the eval stage on DATA/eval_model (ROOT/eval; again with
+continuous batching, ROOT/eval_continuous), and the
 reward_model stage with an HF export (ROOT/reward_model), and a pipeline
 of two SFT stages with an eval after the second (ROOT/pipeline). The test
 writes
@@ -68,6 +69,8 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
           tok, util.rl_jsonl(data, 6, "prompts.jsonl")), d)),
       ("eval", lambda d: evaluate.run(util.multiprocess_eval(
           os.path.join(data, "eval_model")), d)),
+      ("eval_continuous", lambda d: evaluate.run(util.multiprocess_eval(
+          os.path.join(data, "eval_model"), continuous=16), d)),
       ("reward_model", lambda d: reward_model.run(
           reward_model_test.multiprocess_config(tok), d)),
       ("pipeline", lambda d: pipeline.run(util.multiprocess_pipeline(tok),

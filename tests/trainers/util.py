@@ -183,9 +183,10 @@ def eval_model_dir(data: str, tok_path: str) -> str:
   return d
 
 
-def multiprocess_eval(model_dir: str):
+def multiprocess_eval(model_dir: str, continuous: int = 0):
   """The eval stage on a synthetic task, rows spread over every device of
-  both processes (each writes its shard)."""
+  both processes (each writes its shard); `continuous` > 0: continuous
+  batching with that many units queued per call over the 8 slots."""
   from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
   c = eval_config.get_config("arithmetic,n=3,max_new_tokens=5,batch_rows=8")
   c.init_from = model_dir
@@ -193,6 +194,7 @@ def multiprocess_eval(model_dir: str):
   c.mesh.shape = (8, 1, 1)
   c.evals.arithmetic.task_count = 7
   c.evals.arithmetic.loader_kwargs = {"num_ops": 1}
+  c.evals.arithmetic.continuous_batching = continuous
   return c
 
 
