@@ -81,7 +81,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import configlib
 from r1jax import sharding as shd
@@ -170,25 +170,15 @@ def _rows(mesh, rules, shape, dtype):
 
 
 def _opt_state(tx, params, mesh, sharded: bool):
-  """Abstract AdamW state: moments sharded like their params, or (sharded
-  False) replicated on every device.
-
-  `eval_shape` propagates shardings only over Explicit mesh axes, so the
-  moments' specs are read on an Explicit twin of the (Auto) mesh.
-  """
-  explicit = jax.sharding.Mesh(mesh.devices, mesh.axis_names,
-                               axis_types=(AxisType.Explicit,) * 3)
-  twin = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(
-          x.shape, x.dtype, sharding=NamedSharding(explicit, x.sharding.spec)),
-      params)
-
-  def one(x):
-    spec = getattr(x, "sharding", None)
-    spec = spec.spec if sharded and spec is not None else PartitionSpec()
-    return jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                sharding=NamedSharding(mesh, spec))
-  return jax.tree.map(one, jax.eval_shape(tx.init, twin))
+  """Abstract AdamW state: moments sharded like their params, as
+  common.init_state builds them, or (sharded False) replicated on every
+  device."""
+  shardings = common.opt_state_shardings(tx, params) if sharded else \
+      jax.tree.map(lambda _: NamedSharding(mesh, PartitionSpec()),
+                   jax.eval_shape(tx.init, params))
+  return jax.tree.map(
+      lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh),
+      jax.eval_shape(tx.init, params), shardings)
 
 
 def train_state(case: Case):

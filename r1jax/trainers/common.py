@@ -106,15 +106,32 @@ def make_optimizer(o, total_updates: int):
   return tx, sched
 
 
-def init_state(params, tx) -> dict:
-  """Train state; optimizer moments inherit the params' shardings and the
-  counters are replicated over the params' mesh (not left on device 0, or
-  a restored state would not fit the step's mesh)."""
+def opt_state_shardings(tx, params):
+  """Shardings of `tx.init(params)`: every copy of the params tree in the
+  optimizer state (AdamW's two moments) sharded like the params, the rest
+  (step counts) replicated over their mesh. `params` may be arrays or
+  abstract `ShapeDtypeStruct`s with shardings.
+
+  jit alone would not give this: `tx.init` builds zeros that depend on no
+  input value, so XLA leaves them replicated, and every device would hold
+  both moments of the whole model."""
   mesh = jax.tree.leaves(params)[0].sharding.mesh
   rep = NamedSharding(mesh, PartitionSpec())
-  on_mesh = lambda x: x if isinstance(x.sharding, NamedSharding) else \
-      jax.device_put(x, rep)  # noqa: E731  (optax's step count)
-  opt_state = jax.tree.map(on_mesh, jax.jit(tx.init)(params))
+  own = lambda _, p: p.sharding if isinstance(  # noqa: E731
+      p.sharding, NamedSharding) else rep
+  return optax.tree_map_params(tx, own, jax.eval_shape(tx.init, params),
+                               params, transform_non_params=lambda _: rep)
+
+
+def init_state(params, tx) -> dict:
+  """Train state; optimizer moments sharded like the params
+  (`opt_state_shardings`) and the counters replicated over the params'
+  mesh (not left on device 0, or a restored state would not fit the
+  step's mesh)."""
+  mesh = jax.tree.leaves(params)[0].sharding.mesh
+  rep = NamedSharding(mesh, PartitionSpec())
+  opt_state = jax.jit(tx.init, out_shardings=opt_state_shardings(
+      tx, params))(params)
   zero = jax.device_put(jnp.zeros((), jnp.int32), rep)
   return {"params": params, "opt_state": opt_state, "step": zero,
           "bad_steps": jnp.copy(zero)}

@@ -43,11 +43,9 @@ def _lowered_learner(c):
                                      jax.random.key(0))
   params = _abstract(shapes, shd.shardings_for(shapes, axes, mesh, rules))
   rep = NamedSharding(mesh, PartitionSpec())
-  opt = jax.eval_shape(tx.init, params)
   opt = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(
-          x.shape, x.dtype, sharding=getattr(x, "sharding", None) or rep),
-      opt)
+      lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh),
+      jax.eval_shape(tx.init, params), common.opt_state_shardings(tx, params))
   scalar = jax.ShapeDtypeStruct((), jnp.int32, sharding=rep)
   state = {"params": params, "opt_state": opt, "step": scalar,
            "bad_steps": scalar}

@@ -191,3 +191,28 @@ def test_default_and_time_cadence_save_before_the_end(tmp_path):
   assert steps_saved("timed", **{"checkpoint.every_minutes": 0.1}) == [3, 6]
   with pytest.raises(ValueError, match=r"config\.checkpoint\.every=-2"):
     loop.save_every(_config(**{"checkpoint.every": -2}), 6)
+
+
+def test_adamw_moments_are_sharded_like_their_params():
+  """On a (1, 8, 1) mesh each device holds 1/8 of both AdamW moments of an
+  fsdp-sharded weight, and a jitted update keeps them so (a jit of tx.init
+  alone left them replicated: every device held the whole model's mu and
+  nu)."""
+  mesh = shd.make_mesh((1, 8, 1))
+  fsdp = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("fsdp"))
+  rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  params = {"w": jax.device_put(jnp.ones((64, 16)), fsdp),
+            "b": jax.device_put(jnp.ones((16,)), rep)}
+  tx, _ = common.make_optimizer(configlib.optim_block(lr=1e-3), 10)
+  state = common.init_state(params, tx)
+  grads = {"w": jnp.full((64, 16), 0.5), "b": jnp.full((16,), 0.5)}
+  new, _ = jax.jit(common.apply_if_finite, static_argnums=3)(
+      state, grads, jnp.float32(1.0), tx)
+  for s in (state, new):
+    adam = [x for x in jax.tree.leaves(s["opt_state"]) if x.ndim == 2]
+    assert len(adam) == 2  # mu and nu of w
+    for x in adam:
+      assert x.sharding.is_equivalent_to(fsdp, 2), x.sharding
+      assert {sh.data.shape for sh in x.addressable_shards} == {(8, 16)}
+    for x in jax.tree.leaves(s["opt_state"]):
+      assert x.sharding.mesh == mesh
