@@ -20,7 +20,12 @@ r"""Rejection sampling: k completions per prompt, scored, filtered -> SFT data.
 Variants: `r1` (default) prompts from `config.prompts.file` sampled with the
 model's chat template; a synthetic task name (`arithmetic`, `countdown`, ...)
 its problems in the R1-Zero template; `demo` a random model on arithmetic
-prompts (the whole path on a CPU; nothing it writes is correct).
+prompts (the whole path on a CPU; nothing it writes is correct);
+`cold_start` R1's cold-start data from an R1-Zero checkpoint of the R1
+miniature (multilingual arithmetic, corpus `r1_base`), rewritten into R1's
+readable layout for an r1_chat student:
+  python -m r1jax.main --config=configs/generate.py:cold_start \
+      --config.init_from=/tmp/r1zero/rl --workdir=/tmp/cold_start
 
 Outputs in the workdir (trainers/generate.py): generations.jsonl (every
 sample: its scores, rewards and the filter that rejected it), sft.jsonl
@@ -52,6 +57,13 @@ FILTERS = ("summary", "correct", "language", "long_paragraph", "code_block",
 TASK_FILTERS = ("correct", "long_paragraph", "code_block", "length",
                 "trim_after_answer", "dedupe")
 
+# Cold-start data from R1-Zero's own samples [R1v2 B.3.2]: correct,
+# single-language, not repetitive, then rewritten into R1's readable layout
+# (r1jax/rejection/readable.py); `readable_layout` rejects any sample the
+# rewrite could not lay out.
+COLD_START_FILTERS = ("correct", "language", "repetition", "length",
+                      "readable", "readable_layout", "dedupe")
+
 
 def _task_names():
   from r1jax.data import tasks  # pylint: disable=g-import-not-at-top
@@ -61,9 +73,9 @@ def _task_names():
 def get_config(arg=None):
   a = configlib.parse_arg(arg, variant="r1", runlocal=False)
   tasks = _task_names()
-  if a.variant not in ("r1", "demo", *tasks):
+  if a.variant not in ("r1", "demo", "cold_start", *tasks):
     raise ValueError(f"configs/generate.py: unknown variant {a.variant!r}; "
-                     f"known: r1, demo, {', '.join(tasks)}")
+                     f"known: r1, demo, cold_start, {', '.join(tasks)}")
   c = ml_collections.ConfigDict()
   c.stage = "generate"
   c.seed = 0
@@ -149,8 +161,9 @@ def get_config(arg=None):
   c.target.system_prompt = ""
   c.target.prefill = "auto"
 
-  if a.variant in tasks or a.variant == "demo":
-    task = "arithmetic" if a.variant == "demo" else a.variant
+  if a.variant in tasks or a.variant in ("demo", "cold_start"):
+    task = {"demo": "arithmetic", "cold_start": "multilingual_arithmetic"
+            }.get(a.variant, a.variant)
     e = eval_config.eval_block(task, n=4)
     e.loader_kwargs = ml_collections.ConfigDict(
         eval_config._task_knobs(task))  # pylint: disable=protected-access
@@ -168,6 +181,18 @@ def get_config(arg=None):
     # numbers and symbols, which `language` (no words: 0) and `repetition`
     # would reject; no benchmark to decontaminate against.
     c.filters = TASK_FILTERS
+  if a.variant == "cold_start":
+    # The R1 miniature's problems (data/r1_corpus.py: 3 operations on 1-5)
+    # sampled at R1-Zero's rollout temperature, T 1.0, top-p 1.0 [R1v2
+    # B.3.2]; its longest chains are ~180 tokens; 512 prompts x 4 (ours).
+    e = c.prompts
+    e.loader_kwargs.max_operand = 5
+    e.temperature, e.top_p = 1.0, 1.0
+    e.max_new_tokens = 192
+    e.task_count = 512
+    c.filters = COLD_START_FILTERS
+    # sft.jsonl in R1's chat markup, as configs/r1.py's cold_start reads it.
+    c.target.template = "r1_chat"
   if a.variant == "demo":
     c.prompts.task_count = 16
     c.prompts.max_new_tokens = 16

@@ -12,6 +12,7 @@ only; no mixed languages, long paragraphs or code blocks in the CoT).
 from r1jax.rejection import chain
 from r1jax.rejection import filters
 from r1jax.rejection import judge_filter  # registers the `judge` filter
+from r1jax.rejection import readable  # registers `readable`, `readable_layout`
 from r1jax.rejection import report
 from r1jax.rejection.chain import add_selection
 from r1jax.rejection.chain import apply
