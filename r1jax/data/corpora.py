@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
+from r1jax.data import aha_corpus, r1_corpus
 from r1jax.data import tasks, templates
 from r1jax.data.tasks import arithmetic
 from r1jax.data.tasks import code_fn
@@ -137,3 +138,7 @@ def r1_zero_base(num_docs: int = 8000, seed: int = 100,
 
 # Worked solutions of the synthetic code task (r1jax.data.tasks.code_fn).
 register("code_fn_base")(code_fn.code_fn_corpus)
+# The R1 miniature's multilingual, hard-to-read base (r1jax.data.r1_corpus).
+register("r1_base")(r1_corpus.r1_base)
+# The aha demo's corpus: checking is rare and pays (r1jax.data.aha_corpus).
+register("r1_zero_aha")(aha_corpus.r1_zero_aha)

@@ -50,19 +50,35 @@ def chain_expression(start, steps) -> str:
 @base.register('arithmetic')
 @dataclasses.dataclass(frozen=True)
 class Arithmetic(base.Task):
-  """Knobs: number of operations, operand range, division on/off."""
+  """Knobs: number of operations, operand range, division on/off.
+
+  `min_ops` > 0 mixes difficulties: each problem's number of operations is
+  drawn uniformly from [min_ops, num_ops] (the example's `ops` field).
+  """
   num_ops: int = 3
   max_operand: int = 20
   allow_division: bool = True
+  min_ops: int = 0
+
+  def __post_init__(self):
+    if self.min_ops and not 1 <= self.min_ops <= self.num_ops:
+      raise ValueError(f'min_ops={self.min_ops} must be 0 (fixed num_ops) '
+                       f'or in [1, num_ops={self.num_ops}]')
+
+  def chain(self, seed: int, index: int):
+    """(start, [(op, operand), ...], answer) of the example at `index`."""
+    rng = self.rng(seed, index)
+    ops = rng.randint(self.min_ops, self.num_ops) if self.min_ops \
+        else self.num_ops
+    return make_chain(rng, ops, self.max_operand, self.allow_division)
 
   def generate(self, seed: int, index: int) -> dict[str, Any]:
-    rng = self.rng(seed, index)
-    start, steps, answer = make_chain(
-        rng, self.num_ops, self.max_operand, self.allow_division)
+    start, steps, answer = self.chain(seed, index)
     question = chain_expression(start, steps)
     prompt = f'Compute {question}. The final answer is a single integer.'
     return dict(id=f'{self.name}/{seed}/{index}', prompt=prompt,
-                answer=str(answer), task=self.name, lang='en')
+                answer=str(answer), task=self.name, lang='en',
+                ops=len(steps))
 
   def verify(self, answer: str | None, example: Mapping[str, Any]) -> bool:
     value = None if answer is None else expr.parse_int(answer)

@@ -45,6 +45,9 @@ class MultilingualArithmetic(arithmetic.Arithmetic):
   def __post_init__(self):
     if self.lang not in LANGS + ('mixed',):
       raise ValueError(f'lang must be one of {LANGS + ("mixed",)}')
+    if self.min_ops:
+      raise ValueError('multilingual_arithmetic has a fixed num_ops; '
+                       'min_ops is for arithmetic only')
 
   def generate(self, seed: int, index: int) -> dict[str, Any]:
     rng = self.rng(seed, index)

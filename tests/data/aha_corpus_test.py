@@ -1,0 +1,142 @@
+"""The aha corpus: checks are rare, independent of slips, computed by the
+inverse operation and always right, so a checked solution is correct and
+an unchecked one is as good as its slips allow. Re-derived from the text by
+parsing every step and check, not from the generator's internals."""
+import random
+import re
+
+import numpy as np
+import pytest
+
+from r1jax.data import aha_corpus, corpora, tasks
+from r1jax.data.tasks import arithmetic, expr
+
+_STEP = re.compile(r"(-?\d+)([-+*/])(\d+)=(-?\d+)\.")
+_CHECK = re.compile(r"wait, let me check: (-?\d+)([-+*/])(\d+)=(-?\d+)"
+                    r"(?:\. correct\.|, not (-?\d+)\. i made a mistake: "
+                    r"(-?\d+)([-+*/])(\d+)=(-?\d+)\.)")
+_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
+        "*": lambda a, b: a * b, "/": lambda a, b: a // b}
+
+
+def _answer(text):
+  return re.search(r"<answer> (-?\d+) </answer>", text).group(1)
+
+
+def _truth(text):
+  """The problem's value, evaluated with precedence (not the chain)."""
+  q = re.search(r"Compute (.*?)\. The final", text).group(1)
+  value, _ = expr.evaluate(q)
+  assert value.denominator == 1
+  return int(value)
+
+
+@pytest.fixture(scope="module")
+def docs():
+  return corpora.get("r1_zero_aha", num_docs=4000)
+
+
+def _body(doc):
+  return doc["text"].split("Assistant: ", 1)[1]
+
+
+def test_checks_are_rare_and_decided_per_solution(docs):
+  tagged = [d for d in docs if "<think>" in _body(d)
+            and "=" in _body(d).split("</think>")[0]]
+  checked = [d for d in tagged if "wait" in _body(d)]
+  # p_careful = 0.1 of tagged worked solutions, within 4 standard errors.
+  frac = len(checked) / len(tagged)
+  se = np.sqrt(0.1 * 0.9 / len(tagged))
+  assert abs(frac - 0.1) < 4 * se, frac
+  assert 0.02 < len(checked) / len(docs) < 0.06  # a few percent of all
+  for d in checked:  # a careful writer checks every step
+    body = _body(d).split("</think>")[0]
+    first_attempts = _STEP.findall(_CHECK.sub("", body))
+    assert len(first_attempts) >= 2
+    assert body.count("wait, let me check:") == len(first_attempts)
+
+
+def test_every_check_is_the_inverse_step_and_right(docs):
+  n_fail = n_pass = 0
+  for d in docs:
+    body = _body(d)
+    for m in re.finditer(r"(-?\d+)([-+*/])(\d+)=(-?\d+)\. "
+                         + _CHECK.pattern, body):
+      a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+      back, inv, b2, y = int(m[5]), m[6], int(m[7]), int(m[8])
+      assert back == c and b2 == b
+      assert inv == {"+": "-", "-": "+", "*": "/", "/": "*"}[op]
+      assert y == _OPS[inv](c, b)  # the check's arithmetic never slips
+      if _OPS[op](a, b) == c:
+        assert m[9] is None, m[0]  # a right step passes
+        n_pass += 1
+      else:
+        assert int(m[9]) == a and y != a, m[0]  # a slip fails ...
+        assert int(m[13]) == _OPS[op](a, b)  # ... and is corrected
+        n_fail += 1
+  # Failed checks appear at the slip rate (0.2) among checked steps.
+  assert n_pass > 100 and 0.12 < n_fail / (n_fail + n_pass) < 0.28
+
+
+def test_checked_solutions_are_right_unchecked_ones_slip(docs):
+  right = {"checked": [], "unchecked": []}
+  for d in docs:
+    body = _body(d)
+    if "<answer>" not in body or "=" not in body.split("</think>")[0]:
+      continue
+    truth = _truth(d["text"])
+    key = "checked" if "wait" in body else "unchecked"
+    right[key].append(int(_answer(body)) == truth)
+  assert np.mean(right["checked"]) == 1.0
+  # (1 - 0.2)^ops averaged over 2-4 operations is about 0.52.
+  assert 0.45 < np.mean(right["unchecked"]) < 0.6
+
+
+def test_restate_control_has_no_benefit():
+  docs = corpora.get("r1_zero_aha", num_docs=3000, check="restate")
+  checked = [_body(d) for d in docs if "wait" in _body(d)]
+  assert checked
+  wrong = 0
+  for body in checked:
+    for m in re.finditer(r"(-?\d+[-+*/]\d+=-?\d+)\. wait, let me check: "
+                         r"(-?\d+[-+*/]\d+=-?\d+)\. (\w+)\.", body):
+      assert m[1] == m[2] and m[3] == "correct"
+  for d in docs:
+    body = _body(d)
+    if "wait" in body:
+      wrong += int(_answer(body)) != _truth(d["text"])
+  assert wrong > 0  # slips go through unnoticed
+
+
+def test_held_out_problems_are_left_out_and_output_is_deterministic():
+  task = tasks.get("arithmetic", num_ops=4, min_ops=2, max_operand=5)
+  held = {e["prompt"] for e in task.examples(1, 0, 200)}
+  docs = corpora.get("r1_zero_aha", num_docs=1500, exclude_seed=1,
+                     exclude_count=200)
+  assert not any(f"User: {p}." in d["text"] for p in held for d in docs)
+  assert docs == corpora.get("r1_zero_aha", num_docs=1500, exclude_seed=1,
+                             exclude_count=200)
+
+
+def test_arithmetic_min_ops_mixes_difficulties():
+  fixed = tasks.get("arithmetic", num_ops=3, max_operand=5)
+  mixed = tasks.get("arithmetic", num_ops=4, min_ops=2, max_operand=5)
+  ops = [e["ops"] for e in mixed.examples(0, 0, 600)]
+  counts = np.bincount(ops, minlength=5)[2:]
+  assert counts.min() > 150 and sum(counts) == 600  # ~uniform on 2..4
+  for e in mixed.examples(0, 0, 50) + fixed.examples(0, 0, 50):
+    assert _truth(e["prompt"]) == int(e["answer"])
+    assert e["prompt"].count("+") + e["prompt"].count("-") + \
+        e["prompt"].count("*") + e["prompt"].count("/") == e["ops"]
+  assert {e["ops"] for e in fixed.examples(0, 0, 50)} == {3}
+  # min_ops=0 draws nothing more: the fixed stream is the one before it.
+  for i in range(20):
+    start, steps, answer = arithmetic.make_chain(
+        random.Random(f"arithmetic/0/{i}"), 3, 5, True)
+    assert fixed.generate(0, i)["prompt"] == (
+        f"Compute {arithmetic.chain_expression(start, steps)}. The final "
+        "answer is a single integer.")
+  with pytest.raises(ValueError, match="min_ops=5"):
+    tasks.get("arithmetic", num_ops=4, min_ops=5)
+  with pytest.raises(ValueError, match="check="):
+    aha_corpus.solution(None, 1, [], 0.0, True, check="copy")
