@@ -153,7 +153,30 @@ def get_config(arg=None):
     g.steps = 40
     g.eval.num_prompts = 64
     g.eval.every = 0
+  elif a.variant == "aha":
+    _aha(c)
   elif a.variant != "cpu":
     raise ValueError(f"configs/r1_zero_demo.py: unknown variant "
-                     f"{a.variant!r}; known: cpu, short")
+                     f"{a.variant!r}; known: cpu, short, aha")
   return c
+
+
+def _aha(c) -> None:
+  """The aha corpus (r1jax/data/aha_corpus.py): 2-4 operations, a step
+  slips with probability 0.2, 10% of tagged worked solutions check every
+  step by the inverse operation (4% of the corpus); ours."""
+  p, g = c.pretrain, c.grpo
+  c.task.num_ops = 4
+  c.task.min_ops = 2
+  p.data.corpus = "r1_zero_aha"
+  k = ml_collections.ConfigDict(dict(
+      num_docs=8000, seed=100, p_direct=0.3, p_untagged=0.3, p_slip=0.2,
+      p_careful=0.1, p_drill=0.25, check="inverse"))
+  for name in ("num_ops", "min_ops", "max_operand", "allow_division"):
+    k[name] = c.task.get_ref(name)
+  k.exclude_seed = g.data.get_ref("eval_seed")
+  k.exclude_count = g.eval.get_ref("num_prompts")
+  p.data.corpus_kwargs = k
+  g.data.task_kwargs.min_ops = c.task.get_ref("min_ops")
+  # A careful 4-step solution is ~70 tokens.
+  g.rl.max_new_tokens = 128

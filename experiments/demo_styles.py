@@ -59,6 +59,28 @@ def by_style(samples) -> dict:
   return out
 
 
+def _mean(xs):
+  return float(np.mean(xs)) if xs else None
+
+
+def by_difficulty(samples) -> dict:
+  """Per number of operations (the example's `ops`; the aha corpus mixes
+  2-4): how often tagged answers check ("wait"), and the accuracy of
+  checked vs unchecked worked answers."""
+  out = {}
+  for ops in sorted({s["example"].get("ops") for s in samples} - {None}):
+    rows = [(style(t), ok) for s in samples if s["example"].get("ops") == ops
+            for t, ok in zip(s["texts"], s["correct"])]
+    checked = [ok for st, ok in rows if st == "checked"]
+    worked = [ok for st, ok in rows if st == "worked"]
+    out[str(ops)] = {
+        "answers": len(rows), "pass@1": _mean([ok for _, ok in rows]),
+        "check_rate": len(checked) / max(1, len(checked) + len(worked)),
+        "checked_accuracy": _mean(checked), "checked": len(checked),
+        "unchecked_accuracy": _mean(worked), "unchecked": len(worked)}
+  return out
+
+
 def main():
   ap = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,42 +90,64 @@ def main():
   ap.add_argument("--seed", type=int, default=0,
                   help="the demo's config.seed; must match the demo run "
                   "(default: %(default)s)")
-  ap.add_argument("--variant", default="cpu", choices=("cpu", "short"),
+  ap.add_argument("--variant", default="cpu", choices=("cpu", "short", "aha"),
                   help="configs/r1_zero_demo.py variant the demo ran with "
                   "(default: %(default)s)")
+  ap.add_argument("--temperature", type=float, default=None,
+                  help="sample at this temperature instead of the demo's "
+                  "evaluation's 0.6 (e.g. 1.0, the rollouts': a base model's "
+                  "rare styles are rarer still at 0.6)")
+  ap.add_argument("--k", type=int, default=None,
+                  help="samples per held-out prompt (default: the demo's)")
   a = ap.parse_args()
   c = r1_zero_demo.get_config(a.variant)
   c.seed = a.seed
+  if a.temperature is not None:
+    c.grpo.eval.temperature = a.temperature
+  if a.k is not None:
+    c.grpo.eval.k = a.k
   _, rl = demo.sub_configs(c)
   base, rl_dir = (os.path.join(a.workdir, "base"),
                   os.path.join(a.workdir, "rl"))
-  for d in (base, rl_dir):
-    if not os.path.isdir(ckpt_lib.checkpoints_dir(d)):
-      raise SystemExit(f"--workdir: no checkpoints in {d}; run the demo "
-                       "first (python -m r1jax.main "
-                       "--config=configs/r1_zero_demo.py ...)")
+  if not os.path.isdir(ckpt_lib.checkpoints_dir(base)):
+    raise SystemExit(f"--workdir: no checkpoints in {base}; run the demo "
+                     "first (python -m r1jax.main "
+                     "--config=configs/r1_zero_demo.py ...)")
   rl.init_from = base
   b = grpo.build(rl, rl_dir)
-  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(rl_dir),
-                               async_save=False)
-  final = ckpt.restore_params(common.abstract(b["params"]),
-                              path=("train", "params"))
-  ckpt.close()
+  models = [("base", b["params"])]
+  if os.path.isdir(ckpt_lib.checkpoints_dir(rl_dir)):
+    ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(rl_dir),
+                                 async_save=False)
+    models.append(("final", ckpt.restore_params(
+        common.abstract(b["params"]), path=("train", "params"))))
+    ckpt.close()
+  else:
+    print(f"no GRPO checkpoint in {rl_dir} yet: the base model only")
   stops = b["spec"].stop_ids
   result = {}
   with jax.set_mesh(b["mesh"]), nn.logical_axis_rules(b["rules"]):
-    for name, params in (("base", b["params"]), ("final", final)):
+    for name, params in models:
       samples = []
       rl_data.evaluate(params, b["cfg"], b["tok"], b["prompts"], rl,
                        b["mesh"], stops, rl.seed + 1, b["prompter"],
                        samples, rules=b["rules"])
       result[name] = by_style(samples)
+      result[name]["by_ops"] = by_difficulty(samples)
   for name, r in result.items():
     cells = ", ".join(
         f"{s} {r[s]['share']:.0%} (acc {r[s]['accuracy']:.2f})"
         if r[s]["accuracy"] is not None else f"{s} 0%" for s in STYLES)
     print(f"{name}: pass@1 {r['pass@1']:.3f}; {cells}")
-  with open(os.path.join(a.workdir, "styles.json"), "w") as f:
+    for ops, d in r["by_ops"].items():
+      acc = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+      print(f"  {ops} ops: pass@1 {acc(d['pass@1'])}, checks "
+            f"{d['check_rate']:.0%} of worked answers, accuracy checked "
+            f"{acc(d['checked_accuracy'])} (n={d['checked']}) vs unchecked "
+            f"{acc(d['unchecked_accuracy'])} (n={d['unchecked']})")
+  name = "styles.json" if a.temperature is None else \
+      f"styles_t{a.temperature:g}.json"
+  with open(os.path.join(a.workdir, name), "w") as f:
     json.dump(result, f, indent=2)
 
 

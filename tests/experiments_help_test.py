@@ -31,7 +31,8 @@ def test_reward_ablation_lists_every_arm_and_default():
 
 @pytest.mark.parametrize("script, expected", [
     ("experiments/demo_styles.py",
-     ["--workdir", "(default: 0)", "{cpu,short}", "(default: cpu)",
+     ["--workdir", "(default: 0)", "{cpu,short,aha}", "--temperature",
+      "(default: cpu)",
       "untagged", "checked", "direct", "worked"]),
     ("experiments/benchmarks/grpo_step_bench.py",
      ["median is reported (default: 3)", "(compilation) (default: 1)",

@@ -6,9 +6,10 @@ small model can pass it by copying the line above. Here (issue 17):
 
 (a) first attempts slip at a known rate (`p_slip` per step);
 (b) a check recomputes the step by the INVERSE operation ("12-5=7. wait,
-    let me check: 7+5=12. correct."), whose result is not on the page, and
-    compares it with the step's left operand; a slipped step fails its check
-    ("8+5=13, not 12. i made a mistake: 12-5=7.") and is corrected. Checks
+    let me check: 7+5=12, should be 12. correct."), whose result is not on
+    the page, and compares it with the step's left operand, copied next to
+    it; a slipped step fails its check ("8+5=13, should be 12. i made a
+    mistake: 12-5=7.") and is corrected. Checks
     and corrections never slip. Multiplication slips by a whole multiple
     of the operand (a group too many or too few), so the check's division is
     exact;
@@ -17,6 +18,12 @@ small model can pass it by copying the line above. Here (issue 17):
     every step, the rest none, so checking is something RL must select;
 (d) problems have `min_ops` to `num_ops` operations: the more steps, the
     more slips to catch.
+A base model must be able to check before RL can select checking, and a
+few percent of solutions teach a ~1M-parameter model too little of it (a
+base pretrained on them checked worse than it solved: 0.16 vs 0.41
+accuracy at T 1.0). So `p_drill` of the documents are drills: a problem's
+steps, each checked, outside the template (no question, no tags): the
+skill is common in the corpus, the habit in answers rare.
 
 `check` switches the mechanism off for the controls: "restate" writes the
 check as the step itself, always "correct." (same length and reflective
@@ -57,10 +64,13 @@ def check_text(value: int, op: str, operand: int, written: int,
     return f"wait, let me check: {line}{written}. correct.", True
   inv = _INVERSE[op]
   back = _APPLY[inv](written, operand)
-  text = f"wait, let me check: {written}{inv}{operand}={back}"
+  # The value to match is copied next to the recomputed one, so the
+  # verdict compares two adjacent numbers.
+  text = (f"wait, let me check: {written}{inv}{operand}={back}, should be "
+          f"{value}.")
   if back == value:
-    return text + ". correct.", True
-  return (text + f", not {value}. i made a mistake: {line}{true}.", False)
+    return text + " correct.", True
+  return text + f" i made a mistake: {line}{true}.", False
 
 
 def solution(rng: random.Random, start: int, steps, p_slip: float,
@@ -86,15 +96,17 @@ def solution(rng: random.Random, start: int, steps, p_slip: float,
 def r1_zero_aha(num_docs: int = 8000, seed: int = 100,
                 template: str = "r1_zero", p_direct: float = 0.3,
                 p_untagged: float = 0.3, p_slip: float = 0.2,
-                p_careful: float = 0.1, check: str = "inverse",
+                p_careful: float = 0.1, p_drill: float = 0.25,
+                check: str = "inverse",
                 num_ops: int = 4, min_ops: int = 2, max_operand: int = 5,
                 allow_division: bool = True, exclude_seed: int = -1,
                 exclude_count: int = 0) -> list[dict[str, Any]]:
   """The aha demo's base pretraining text (module docstring).
 
-  Styles as in `r1_zero_base`: direct answers (`p_direct`), untagged worked
-  steps (`p_untagged`), else tagged worked steps of which `p_careful`
-  check every step. Problems are the `arithmetic` task's with
+  `p_drill` of the documents are drills (checked steps without template);
+  the rest answer a templated problem in the styles of `r1_zero_base`:
+  direct answers (`p_direct`), untagged worked steps (`p_untagged`), else
+  tagged worked steps of which `p_careful` check every step. Problems are the `arithmetic` task's with
   (num_ops, min_ops, max_operand, allow_division); those of the stream
   `exclude_seed` (its first `exclude_count`) are left out.
   """
@@ -109,6 +121,10 @@ def r1_zero_aha(num_docs: int = 8000, seed: int = 100,
     rng = random.Random(f"r1_zero_aha/{seed}/{i}")  # The style's coins.
     i += 1
     if ex["prompt"] in held_out:
+      continue
+    if rng.random() < p_drill:
+      text, _ = solution(rng, start, steps, p_slip, True, check)
+      docs.append({"text": text})
       continue
     style = rng.random()
     if style < p_direct:

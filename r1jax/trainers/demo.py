@@ -41,7 +41,8 @@ PLOTS = (
     ("length.png", "response length (tokens)",
      ("length/mean", "eval/length_mean")),
     ("reflection.png", "reflective words per response",
-     ("reflection/frac_any", "reflection/words_mean")),
+     ("reflection/frac_any", "reflection/words_mean",
+      "eval/reflection/words_mean")),
 )
 
 
@@ -114,12 +115,21 @@ def results(c, rl_dir: str, times: dict, cached: bool) -> dict:
                     ("heldout_accuracy_stderr", "eval/pass@1_stderr"),
                     ("heldout_cons", "eval/cons@k"),
                     ("heldout_format", "eval/format"),
-                    ("heldout_length", "eval/length_mean")):
+                    ("heldout_length", "eval/length_mean"),
+                    ("heldout_length_stderr", "eval/length_mean_stderr"),
+                    ("heldout_reflective_words", "eval/reflection/words_mean"),
+                    ("heldout_reflective_words_stderr",
+                     "eval/reflection/words_mean_stderr"),
+                    ("heldout_reflective_frac", "eval/reflection/frac_any")):
     before, after = ends(name)
     out[f"base_{key}"], out[f"final_{key}"] = before, after
   if out["base_heldout_accuracy"] is not None:
     out["accuracy_gain"] = (out["final_heldout_accuracy"]
                             - out["base_heldout_accuracy"])
+  for key in ("length", "reflective_words"):
+    before, after = out[f"base_heldout_{key}"], out[f"final_heldout_{key}"]
+    if before and after is not None:  # final / base, on held-out answers
+      out[f"{key}_growth"] = after / before
   g = c.grpo
   out["heldout_prompts"] = int(g.eval.num_prompts)
   out["k"] = int(g.eval.k)
@@ -128,7 +138,8 @@ def results(c, rl_dir: str, times: dict, cached: bool) -> dict:
   # Training curves: means over the first and the last few steps.
   out["train_first_last"] = {}
   for name in ("reward/accuracy", "reward/format", "length/mean",
-               "reflection/frac_any", "reflection/words_mean"):
+               "reflection/frac_any", "reflection/words_mean",
+               "reflection/advantage"):
     if name in m:
       v = m[name][1]
       n = max(1, min(5, len(v) // 4))

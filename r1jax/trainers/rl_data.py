@@ -128,6 +128,24 @@ def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
           "reflection/frac_any": float(np.mean([n > 0 for n in counts]))}
 
 
+def reflection_advantage(completions: Sequence[str], reward_B,
+                         group_size: int, think_opened: bool) -> dict:
+  """`reflection/advantage`: the mean group-normalised advantage
+  ((r - group mean) / population std of the group, as GRPO's
+  `group_std`) of the rollouts whose chain of
+  thought has a reflective word: > 0 when reflecting pays, so RL selects
+  it. Absent when no rollout reflects."""
+  r = np.asarray(reward_B, np.float64).reshape(-1, group_size)
+  adv = ((r - r.mean(1, keepdims=True))
+         / (r.std(1, keepdims=True) + 1e-6)).reshape(-1) \
+      if group_size > 1 else np.zeros(r.size)
+  any_B = np.array([reflective_count(extract.think_section(
+      t, think_opened)) > 0 for t in completions])
+  if not any_B.any():
+    return {}
+  return {"reflection/advantage": float(adv[any_B].mean())}
+
+
 def held_out_protocol(c, prompts: Prompts, prompter: templates.Prompter,
                       stop_ids, seed: int) -> runner.Protocol | None:
   """The trainers' held-out evaluation (config.eval) as a runner protocol;
@@ -183,4 +201,16 @@ def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
   out["eval/k"] = float(k)
   out["eval/length_mean"] = float(m["length/mean"])
   out["eval/format"] = float(np.mean(fmt))
+  # R1's reflective-word curve on the held-out answers too (T=0.6), and
+  # standard errors over prompts of it and of the length.
+  out.update({f"eval/{k}": v for k, v in text_metrics(
+      texts, prompter.think_opened).items()})
+  words = [reflective_count(extract.think_section(t, prompter.think_opened))
+           for t in texts]
+  for name, values in (("length_mean", [r["length"] for r in records]),
+                       ("reflection/words_mean", words)):
+    per_prompt = np.asarray(values, np.float64).reshape(-1, k).mean(1)
+    out[f"eval/{name}_stderr"] = float(
+        per_prompt.std(ddof=1) / np.sqrt(len(per_prompt))
+        if len(per_prompt) > 1 else 0.0)
   return out

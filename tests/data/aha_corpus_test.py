@@ -12,8 +12,8 @@ from r1jax.data import aha_corpus, corpora, tasks
 from r1jax.data.tasks import arithmetic, expr
 
 _STEP = re.compile(r"(-?\d+)([-+*/])(\d+)=(-?\d+)\.")
-_CHECK = re.compile(r"wait, let me check: (-?\d+)([-+*/])(\d+)=(-?\d+)"
-                    r"(?:\. correct\.|, not (-?\d+)\. i made a mistake: "
+_CHECK = re.compile(r"wait, let me check: (-?\d+)([-+*/])(\d+)=(-?\d+), "
+                    r"should be (-?\d+)\. (?:correct\.|i made a mistake: "
                     r"(-?\d+)([-+*/])(\d+)=(-?\d+)\.)")
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
         "*": lambda a, b: a * b, "/": lambda a, b: a // b}
@@ -32,8 +32,24 @@ def _truth(text):
 
 
 @pytest.fixture(scope="module")
-def docs():
-  return corpora.get("r1_zero_aha", num_docs=4000)
+def all_docs():
+  return corpora.get("r1_zero_aha", num_docs=5000)
+
+
+@pytest.fixture(scope="module")
+def docs(all_docs):
+  """The templated solutions (not the drills)."""
+  return [d for d in all_docs if "Assistant: " in d["text"]]
+
+
+def test_drills_teach_the_check_outside_the_template(all_docs):
+  drills = [d["text"] for d in all_docs if "Assistant: " not in d["text"]]
+  frac = len(drills) / len(all_docs)
+  assert abs(frac - 0.25) < 4 * np.sqrt(0.25 * 0.75 / len(all_docs))
+  for text in drills:
+    assert "<think>" not in text and "User:" not in text
+    assert text.count("wait, let me check:") == len(
+        _STEP.findall(_CHECK.sub("", text))) >= 2
 
 
 def _body(doc):
@@ -67,11 +83,12 @@ def test_every_check_is_the_inverse_step_and_right(docs):
       assert back == c and b2 == b
       assert inv == {"+": "-", "-": "+", "*": "/", "/": "*"}[op]
       assert y == _OPS[inv](c, b)  # the check's arithmetic never slips
+      assert int(m[9]) == a  # compared with the step's left operand
       if _OPS[op](a, b) == c:
-        assert m[9] is None, m[0]  # a right step passes
+        assert m[10] is None, m[0]  # a right step passes
         n_pass += 1
       else:
-        assert int(m[9]) == a and y != a, m[0]  # a slip fails ...
+        assert y != a, m[0]  # a slip fails ...
         assert int(m[13]) == _OPS[op](a, b)  # ... and is corrected
         n_fail += 1
   # Failed checks appear at the slip rate (0.2) among checked steps.
@@ -93,7 +110,9 @@ def test_checked_solutions_are_right_unchecked_ones_slip(docs):
 
 
 def test_restate_control_has_no_benefit():
-  docs = corpora.get("r1_zero_aha", num_docs=3000, check="restate")
+  docs = [d for d in corpora.get("r1_zero_aha", num_docs=3000,
+                                 check="restate")
+          if "Assistant: " in d["text"]]
   checked = [_body(d) for d in docs if "wait" in _body(d)]
   assert checked
   wrong = 0
