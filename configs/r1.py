@@ -51,10 +51,18 @@ Variants: `qwen2.5-7b` (default): the Qwen2.5-7B base, sized for 8 chips
 (8x H100 80 GB); the micro-batch and chunk counts are sized by arithmetic
 in the comments, not measured. On N chips (a TPU v5p-64 slice has 32)
 scale them so that every piece of a batch divides over the N chips;
-validate names any piece that does not. There is no CPU variant: the chain
-needs a base model that already answers some prompts (else rejection
-sampling keeps nothing for the SFT stage) and two trained reward models;
-tests/trainers/pipeline_test.py runs the pipeline machinery on a CPU.
+validate names any piece that does not.
+
+`mini`: the whole chain on a 2-core CPU, no data slots (configs/r1_mini.py):
+  python -m r1jax.main --config=configs/r1.py:mini --workdir=/tmp/r1mini
+base (pretraining on the `r1_base` corpus: en/de/zh arithmetic whose
+German and Chinese chains drift into English, no summary) -> r1_zero
+(R1-Zero GRPO on it) -> cold_start_data (R1-Zero's own samples, rewritten
+into the readable layout) -> cold_start (SFT of the base) -> reasoning_rl
+-> rejection -> sft (of the base again) -> eval of r1_zero and of every
+R1 model on the same held-out problems (pass@1, format, readable,
+language consistency on non-English prompts: WORKDIR/results.md). No
+reward model or all-scenario RL yet.
 
 Sources: [R1v1] arXiv 2501.12948v1, [R1v2] v2 (the Nature text and its
 Supplementary Information), [README] deepseek-ai/DeepSeek-R1; summarised
@@ -65,6 +73,7 @@ import ml_collections
 
 from configs import eval as eval_config
 from configs import generate as generate_config
+from configs import r1_mini
 from configs import r1_zero as r1_zero_config
 from configs import sft as sft_config
 from r1jax import configlib
@@ -74,7 +83,7 @@ from r1jax.trainers import pipeline
 ORDER = ("cold_start", "reasoning_rl", "rejection", "sft", "all_scenario_rl")
 # Stages whose model `config.evaluate` scores.
 EVALUATED = ("cold_start", "reasoning_rl", "sft", "all_scenario_rl")
-VARIANTS = {"qwen2.5-7b": "Qwen2.5-7B"}
+VARIANTS = {"qwen2.5-7b": "Qwen2.5-7B", "mini": ""}
 
 # [R1v2 3.2.1] reasoning RL: GRPO clip ratio epsilon (both sides), rollout
 # temperature; the rest is R1-Zero's [R1v2 2.1].
@@ -301,6 +310,8 @@ def get_config(arg=None):
   if a.variant not in VARIANTS:
     raise ValueError(f"configs/r1.py: unknown variant {a.variant!r}; "
                      f"known: {', '.join(VARIANTS)}")
+  if a.variant == "mini":
+    return r1_mini.get_config()
   # The base checkpoint: a Hugging Face directory (config.json, safetensors,
   # tokenizer.json), REQUIRED. Cold-start SFT and the SFT stage both start
   # from it (the second SFT fine-tunes the base, not the RL checkpoint

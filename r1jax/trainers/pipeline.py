@@ -10,6 +10,9 @@ config.only            '' (every stage) or one name: run it again, alone
 config.evaluate_after  names of stages whose model `config.evaluate` (an
                        `eval` config) scores, into WORKDIR/eval/<name>;
                        WORKDIR/results.json and results.md gather them
+config.evaluate_overrides.<name>  fields merged into config.evaluate for
+                       that stage's evaluation (e.g. the template an
+                       R1-Zero stage was trained with)
 
 HAND-OFFS BY REFERENCE. A string field "@name" is WORKDIR/name (a stage's
 workdir: what `init_from` reads), "@name/path" a file in it, e.g.
@@ -68,8 +71,8 @@ class Step:
   is_eval: bool
 
 
-def make_config(stages: dict, evaluate=None,
-                evaluate_after=()) -> ml_collections.ConfigDict:
+def make_config(stages: dict, evaluate=None, evaluate_after=(),
+                evaluate_overrides=None) -> ml_collections.ConfigDict:
   """A pipeline config: `stages` {name: stage config} run in dict order."""
   c = ml_collections.ConfigDict()
   c.stage = "pipeline"
@@ -83,6 +86,10 @@ def make_config(stages: dict, evaluate=None,
   c.evaluate = evaluate if evaluate is not None else (
       ml_collections.ConfigDict({"stage": ""}))
   c.evaluate_after = tuple(evaluate_after)
+  # {stage: a partial `eval` config} merged into config.evaluate for the
+  # evaluation of that stage (ConfigDict.update: nested fields merge).
+  c.evaluate_overrides = ml_collections.ConfigDict(
+      dict(evaluate_overrides or {}))
   return c
 
 
@@ -147,6 +154,7 @@ def plan(c) -> list[Step]:
     if name in c.evaluate_after:
       e = c.evaluate.copy_and_resolve_references()
       with e.unlocked():
+        e.update(c.get("evaluate_overrides", {}).get(name, {}))
         e.init_from = REF + name
       out.append(Step(f"{EVAL_DIR}/{name}", "config.evaluate", e, name,
                       True))
@@ -178,6 +186,10 @@ def _check_names(c) -> None:
     if name not in order:
       raise ValueError(f"config.evaluate_after: {name!r} is not a stage; "
                        f"config.order: {tuple(order)}")
+  for name in c.get("evaluate_overrides", {}):
+    if name not in c.evaluate_after:
+      raise ValueError(f"config.evaluate_overrides.{name}: {name!r} is not "
+                       f"in config.evaluate_after {tuple(c.evaluate_after)}")
   if c.evaluate_after and c.evaluate.get("stage") != "eval":
     raise ValueError("config.evaluate must be an `eval` config "
                      "(configs/eval.py) when config.evaluate_after names "
@@ -390,34 +402,87 @@ def paired_gains(workdir: str, names) -> dict:
   return out
 
 
+def _think_opened(e) -> bool | None:
+  """Whether evaluator `e`'s prompts open <think>; None when that needs
+  the model's tokenizer (a chat template with prefill=auto)."""
+  from r1jax.data import templates  # pylint: disable=g-import-not-at-top
+  if e.template in templates.CHAT:
+    return None if e.prefill == "auto" else templates.opens_think(e.prefill)
+  return templates.think_opened(e.template) or templates.opens_think(
+      e.prefill)
+
+
+def text_metrics(e, eval_dir: str) -> dict:
+  """{evaluator: metrics} read off an eval's samples.jsonl: `readable`,
+  the fraction of completions in R1's readable layout (steps one a line, a
+  summary with a \\boxed answer: rejection.readable.is_readable; not for
+  chat templates with prefill=auto), and for
+  examples with a `lang`, `language/<lang>`: the mean language consistency
+  of the chain of thought [R1v2 Eq. 7] (rewards.language) per target
+  language, `language/non_en` over the non-English prompts."""
+  from r1jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  from r1jax.rejection import readable  # pylint: disable=g-import-not-at-top
+  from r1jax.rewards import extract  # pylint: disable=g-import-not-at-top
+  from r1jax.rewards import language  # pylint: disable=g-import-not-at-top
+  path = os.path.join(eval_dir, "samples.jsonl")
+  if not os.path.isfile(path):
+    return {}
+  exs = {name: evaluators.load_examples(b) for name, b in e.evals.items()}
+  opened = {name: _think_opened(b) for name, b in e.evals.items()}
+  by: dict[str, dict[str, list[float]]] = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      r = json.loads(line)
+      name, text = r["eval"], r["completion"]
+      m, think = by.setdefault(name, {}), opened[name]
+      if think is not None:
+        m.setdefault("readable", []).append(readable.is_readable(text, think))
+      lang = exs[name][r["problem"]].get("lang")
+      if lang:
+        v = language.consistency(extract.think_section(text, bool(think)),
+                                 lang)
+        m.setdefault(f"language/{lang}", []).append(v)
+        if lang != "en":
+          m.setdefault("language/non_en", []).append(v)
+  return {name: {k: float(np.mean(v)) for k, v in m.items()}
+          for name, m in by.items()}
+
+
 def report(c, workdir: str) -> dict:
-  """results.json / results.md: each evaluated stage's eval metrics, and
-  its paired gain over the first evaluated stage."""
+  """results.json / results.md: each evaluated stage's eval metrics (and
+  `text_metrics`), its paired gain over the first evaluated stage."""
   rows = {}
+  evals = {s.after: s.config for s in plan(c) if s.is_eval}
   for name in c.evaluate_after:
-    path = os.path.join(workdir, EVAL_DIR, name, "eval.json")
-    if os.path.isfile(path):
-      with open(path, encoding="utf-8") as f:
+    d = os.path.join(workdir, EVAL_DIR, name)
+    if os.path.isfile(os.path.join(d, "eval.json")):
+      with open(os.path.join(d, "eval.json"), encoding="utf-8") as f:
         rows[name] = json.load(f)["results"]
+      for bench, m in text_metrics(evals[name], d).items():
+        rows[name].setdefault(bench, {}).update(m)
   gains = paired_gains(workdir, [n for n in c.evaluate_after if n in rows])
   out = {"order": list(c.order), "evals": rows, "gains": gains}
   out.update(runinfo.summary(c, workdir))
   with open(os.path.join(workdir, RESULTS), "w", encoding="utf-8") as f:
     json.dump(out, f, indent=2)
   lines = ["| stage | benchmark | pass@1 | gain (paired s.e.) | format | "
-           "mean length |", "|---|---|---|---|---|---|"]
+           "readable | language (non-en) | mean length |",
+           "|---|---|---|---|---|---|---|---|"]
+
+  def num(v, f=".3f"):
+    return "-" if v is None else format(v, f)
+
   for name, res in rows.items():
     for bench, m in res.items():
-      fmt = m.get("format")
-      length = m.get("length/mean")
       g = gains.get(name, {}).get(bench)
       lines.append(
           f"| {name} | {bench} | {m['pass@1']:.3f} +- "
           f"{m['pass@1_stderr']:.3f} | "
           + (f"{g['gain']:+.3f} ({g['stderr']:.3f}) vs {g['vs']}" if g
-             else "-") + " | "
-          + (f"{fmt:.3f}" if fmt is not None else "-") + " | "
-          + (f"{length:.1f}" if length is not None else "-") + " |")
+             else "-") + " | " + " | ".join((
+                 num(m.get("format")), num(m.get("readable")),
+                 num(m.get("language/non_en")),
+                 num(m.get("length/mean"), ".1f"))) + " |")
   table = "\n".join(lines) + "\n"
   with open(os.path.join(workdir, TABLE), "w", encoding="utf-8") as f:
     f.write(table)

@@ -198,3 +198,41 @@ def test_only_needs_finished_earlier_stages(tmp_path):
   with pytest.raises(ValueError, match=r"config\.only='rl': the stages "
                      r"before it must have finished.*\['base'\]"):
     pipeline.run(c, str(tmp_path / "p"))
+
+
+def test_text_metrics_readable_and_language(tmp_path):
+  """Per-evaluator readable rate and CoT language consistency read off an
+  eval's samples.jsonl, against hand-counted values."""
+  c = eval_config.get_config("multilingual_arithmetic,n=2")
+  e = c.evals.multilingual_arithmetic
+  e.task_count, e.template = 2, "r1_chat"
+  e.loader_kwargs.update(dict(lang="de", num_ops=1, max_operand=5))
+  german = ("ich beginne mit der zahl 3.\njetzt addiere ich 2, also 3+2=5."
+            "\n</think>\n<answer>\n3+2=5. Also ist die Antwort \\boxed{5}."
+            "\n</answer>")
+  # Run-on and English: 0 of its words German, not readable.
+  english = ("i start with the number 3. now i add 2 to it, so 3+2=5. "
+             "</think> <answer> 5 </answer>")
+  rows = [(0, german), (0, english), (1, german), (1, german)]
+  with open(tmp_path / "samples.jsonl", "w") as f:
+    for p, text in rows:
+      f.write(json.dumps({"eval": "multilingual_arithmetic", "problem": p,
+                          "completion": text}) + "\n")
+  m = pipeline.text_metrics(c, str(tmp_path))["multilingual_arithmetic"]
+  assert m == {"readable": 0.75, "language/de": 0.75,
+               "language/non_en": 0.75}
+  assert pipeline.text_metrics(c, str(tmp_path / "none")) == {}
+
+
+def test_evaluate_overrides_per_stage():
+  c = config()
+  c.evaluate_after = ("base", "rl")
+  c.evaluate_overrides = {"rl": {"evals": {"arithmetic": {"n": 3}}}}
+  ns = {s.after: s.config.evals.arithmetic.n for s in pipeline.plan(c)
+        if s.is_eval}
+  assert ns == {"base": 2, "rl": 3}
+  pipeline.validate(c)
+  c.evaluate_overrides = {"sft": {"evals": {"arithmetic": {"n": 3}}}}
+  with pytest.raises(ValueError, match=r"config\.evaluate_overrides\.sft: "
+                     r"'sft' is not in config\.evaluate_after"):
+    pipeline.validate(c)

@@ -278,3 +278,87 @@ def test_pipeline_validate_checks_the_base_model_dir(files):
   with pytest.raises(ValueError,
                      match=r"config\.stages\.cold_start\.init_from"):
     pipeline.validate(c)
+
+
+MINI = ("base", "r1_zero", "cold_start_data", "cold_start", "reasoning_rl",
+        "rejection", "sft")
+
+
+def test_mini_validates_without_data_slots():
+  c = r1.get_config("mini")
+  assert tuple(c.order) == MINI
+  pipeline.validate(c)  # every reference names an earlier stage
+  s = c.stages
+  assert [s[n].stage for n in MINI] == ["pretrain", "grpo", "generate",
+                                        "sft", "grpo", "generate", "sft"]
+  hand_offs = {"r1_zero.init_from": "@base",
+               "cold_start_data.init_from": "@r1_zero",
+               "cold_start.init_from": "@base",
+               "cold_start.data.train_file": "@cold_start_data/sft.jsonl",
+               "reasoning_rl.init_from": "@cold_start",
+               "rejection.init_from": "@reasoning_rl",
+               "sft.init_from": "@base",  # the BASE again [R1v2 B.3.3]
+               "sft.data.train_file": "@rejection/sft.jsonl"}
+  flat = s.to_dict()
+  for field, ref in hand_offs.items():
+    v = flat
+    for k in field.split("."):
+      v = v[k]
+    assert v == ref, field
+  refs_of = pipeline._refs  # pylint: disable=protected-access
+  refs = {p.removeprefix("config.stages."): v for step in pipeline.plan(c)
+          if not step.is_eval for p, v in refs_of(step.config, step.field)}
+  assert refs == hand_offs
+  for step in pipeline.plan(c):  # the stages' keys resolve
+    assert pipeline.key(step, "")
+
+
+def test_mini_stages_rewards_and_markup():
+  c = r1.get_config("mini")
+  s = c.stages
+  weighted = {n: {k for k, v in s[n].rewards.items() if v}
+              for n in ("r1_zero", "reasoning_rl")}
+  # R1-Zero: accuracy + format [R1v1 2.2.2]; reasoning RL adds language.
+  assert weighted == {"r1_zero": {"accuracy", "format"},
+                      "reasoning_rl": {"accuracy", "format", "language"}}
+  # The boxed summary answer and the language reward are host rewards.
+  assert s.reasoning_rl.rl.host_rewards
+  assert grpo.loss_config(s.reasoning_rl).eps_high == 10.0  # [R1v2 3.2.1]
+  assert s.r1_zero.rl.temperature == s.reasoning_rl.rl.temperature == 1.0
+  assert s.sft.epochs == s.cold_start.epochs == 6.0  # ~400 rows, not 800k
+  # R1-Zero in its template; the R1 stages in r1_chat, whose markup is
+  # single pieces of the tokenizer the base trains.
+  assert s.r1_zero.template == s.cold_start_data.prompts.template == (
+      "r1_zero")
+  assert s.cold_start_data.target.template == "r1_chat"
+  assert s.reasoning_rl.template == s.rejection.prompts.template == "r1_chat"
+  for piece in (templates.BOS, templates.USER, templates.ASSISTANT,
+                "<think>", "</answer>"):
+    assert piece in s.base.tokenizer_options.special_tokens
+  evals = {step.after: step.config.evals.multilingual_arithmetic
+           for step in pipeline.plan(c) if step.is_eval}
+  assert {n: e.template for n, e in evals.items()} == {
+      "r1_zero": "r1_zero", "cold_start": "r1_chat",
+      "reasoning_rl": "r1_chat", "sft": "r1_chat"}
+  # One task everywhere; the held-out problems are left out of the corpus
+  # and differ from the sampling stages' streams.
+  e = evals["sft"]
+  k = s.base.data.corpus_kwargs
+  assert (k.exclude_seed, k.exclude_count) == (e.task_seed, e.task_count)
+  streams = {e.task_seed, s.cold_start_data.prompts.task_seed,
+             s.rejection.prompts.task_seed, s.r1_zero.data.seed}
+  assert len(streams) == 4
+  for kw in (s.r1_zero.data.task_kwargs, s.reasoning_rl.data.task_kwargs,
+             s.cold_start_data.prompts.loader_kwargs,
+             s.rejection.prompts.loader_kwargs, e.loader_kwargs):
+    assert (kw.num_ops, kw.max_operand) == (k.num_ops, k.max_operand)
+
+
+def test_mini_misspelled_hand_off_fails_naming_the_field():
+  c = r1.get_config("mini")
+  c.stages.sft.data.train_file = "@rejectoin/sft.jsonl"
+  with pytest.raises(ValueError, match=re.escape(
+      "config.stages.sft.data.train_file='@rejectoin/sft.jsonl': a hand-off "
+      "must name a stage that runs earlier: no stage 'rejectoin'; did you "
+      "mean 'rejection'?")):
+    pipeline.validate(c)

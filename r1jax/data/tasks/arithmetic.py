@@ -81,7 +81,18 @@ class Arithmetic(base.Task):
                 ops=len(steps))
 
   def verify(self, answer: str | None, example: Mapping[str, Any]) -> bool:
-    value = None if answer is None else expr.parse_int(answer)
+    """A bare integer (R1-Zero's `<answer> 7 </answer>`), or else the
+    integer in the answer's last `\\boxed{}` (R1's readable layout: a
+    summary ending "... \\boxed{7}."). The device reward
+    (`device_accuracy`) reads bare integers only: boxed answers need
+    host rewards."""
+    if answer is None:
+      return False
+    value = expr.parse_int(answer)
+    if value is None:
+      from r1jax.rewards import extract  # pylint: disable=g-import-not-at-top
+      boxed = extract.last_boxed(answer)
+      value = None if boxed is None else expr.parse_int(boxed)
     return value is not None and value == int(example['answer'])
 
   def device_answer(self, example: Mapping[str, Any]) -> dict[str, np.ndarray]:

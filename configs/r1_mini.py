@@ -1,0 +1,203 @@
+r"""`configs/r1.py:mini`: the R1 chain on a 2-core CPU, from a base model it
+pretrains itself (see configs/r1.py for the stages and their sources).
+
+  python -m r1jax.main --config=configs/r1.py:mini --workdir=/tmp/r1mini
+  python -m r1jax.main --config=configs/r1.py:mini --workdir=/tmp/r1mini \
+      --config.only=sft              # one stage again
+
+Stages (config.order), each in WORKDIR/<name>:
+  base             pretraining on the `r1_base` corpus (r1jax/data/
+                   r1_corpus.py): en/de/zh 3-operation arithmetic in the
+                   R1-Zero template, German/Chinese chains drifting into
+                   English, run-on, no summary; trains the tokenizer
+  r1_zero          R1-Zero: GRPO from the base, accuracy + format [R1v2 2]
+  cold_start_data  R1-Zero sampled at T 1.0, correct single-language
+                   samples rewritten into the readable layout
+                   (configs/generate.py:cold_start) [R1v2 B.3.2]
+  cold_start       SFT of the BASE on them, r1_chat markup [R1v1 2.3.1]
+  reasoning_rl     GRPO + language consistency [R1v2 3.2.1]
+  rejection        sampling reasoning_rl: correct, single-language,
+                   readable samples -> sft.jsonl [R1v2 B.3.3]
+  sft              SFT of the BASE on them [R1v2 B.3.3]
+Evaluation (config.evaluate) after r1_zero, cold_start, reasoning_rl and
+sft on the same held-out problems, into WORKDIR/results.md: pass@1,
+format, readable layout and language consistency on non-English prompts.
+Not here yet: non-reasoning SFT data, reward models, all-scenario RL.
+
+Every size is ours, chosen for minutes on 2 CPU cores; settings the paper
+gives are kept where they cost nothing (T 1.0 rollouts, clip ratio 10,
+KL 0.001, SFT from the base; not R1's 2 SFT epochs: see get_config).
+"""
+
+import ml_collections
+
+from configs import eval as eval_config
+from configs import generate as generate_config
+from configs import r1_zero as r1_zero_config
+from configs import sft as sft_config
+from r1jax import tokenizers as tok_lib
+from r1jax.data import templates
+from r1jax.trainers import pipeline
+
+TASK = "multilingual_arithmetic"
+# Task knobs of every stage and of the corpus (r1_base's defaults).
+TASK_KWARGS = dict(num_ops=3, max_operand=5, allow_division=True,
+                   lang="mixed")
+# Task streams: RL prompts 0, held-out evaluation 1 (left out of the
+# corpus), cold-start sampling 2, rejection sampling 3.
+EVAL_SEED, COLD_START_SEED, REJECTION_SEED = 1, 2, 3
+EVAL_PROMPTS = 128
+# r1_base responses are ~60 tokens (max ~180); the readable layout ~110.
+MAX_NEW_TOKENS = 192
+# Templated prompts are <= 47 tokens (r1_zero) with the base's tokenizer.
+MAX_PROMPT_LEN = 64
+# The chat markup is single pieces of the tokenizer (not bytes).
+SPECIAL_TOKENS = tok_lib.R1_SPECIAL_TOKENS + (
+    templates.BOS, templates.USER, templates.ASSISTANT)
+FP32 = dict(dtype="float32", param_dtype="float32")
+
+
+def _base() -> ml_collections.ConfigDict:
+  """The R1-Zero demo's pretraining (configs/r1_zero_demo.py) on r1_base:
+  a ~0.9M-parameter model, 1,000 updates of 8 rows x 256 tokens."""
+  c = sft_config.get_config("base")
+  c.stage = "pretrain"
+  c.tokenizer_options.special_tokens = SPECIAL_TOKENS
+  c.data.corpus = "r1_base"
+  c.data.corpus_kwargs = ml_collections.ConfigDict(dict(
+      num_docs=8000, seed=100, exclude_seed=EVAL_SEED,
+      exclude_count=EVAL_PROMPTS, **TASK_KWARGS))
+  c.data.batch_size = 8
+  c.checkpoint.every = -1  # the final checkpoint only
+  c.checkpoint.keep = 1
+  c.log.every = 50
+  return c
+
+
+def _grpo(init_from: str, template: str) -> ml_collections.ConfigDict:
+  """GRPO on the task's training stream (RL prompts), 16 prompts x 8."""
+  c = r1_zero_config.get_config("tiny")
+  c.init_from = init_from
+  c.tokenizer = ""
+  c.data.task = TASK
+  c.data.task_kwargs = ml_collections.ConfigDict(TASK_KWARGS)
+  c.template = template
+  c.max_prompt_len = MAX_PROMPT_LEN
+  c.rl.num_prompts = 16
+  c.rl.group_size = 8
+  c.rl.max_new_tokens = MAX_NEW_TOKENS
+  c.rl.temperature = 1.0  # [R1v2 2.1]
+  c.loss.beta = 0.001  # [R1v2 2.1]
+  c.optim.lr = 1e-4  # the demo's (tiny model, tens of rollouts)
+  c.steps = 30
+  c.eval.num_prompts = 0  # held-out scoring: config.evaluate
+  c.log.samples_every = 5
+  c.checkpoint.every = -1
+  c.checkpoint.keep = 1
+  return c
+
+
+def _cold_start_data() -> ml_collections.ConfigDict:
+  """R1-Zero's samples at T 1.0 -> readable r1_chat SFT rows: 1,024
+  prompts x 4 keep ~350 (~90% English: the language filter rejects most
+  German and Chinese chains), at most 2 per prompt."""
+  c = generate_config.get_config("cold_start")
+  c.init_from = "@r1_zero"
+  e = c.prompts
+  e.loader_kwargs.update(TASK_KWARGS)
+  e.task_seed = COLD_START_SEED
+  e.task_count = 1024
+  e.n = 4
+  e.max_new_tokens = MAX_NEW_TOKENS
+  c.max_per_prompt = 2
+  return c
+
+
+def _sft(train_file: str, epochs: float) -> ml_collections.ConfigDict:
+  """SFT of the base on `train_file` ({prompt, completion} in r1_chat)."""
+  c = sft_config.get_config("sft")
+  c.init_from = "@base"  # the BASE, for both SFT stages [R1v2 B.3.3]
+  c.data.train_file = train_file
+  c.data.batch_size = 8
+  c.data.seq_len = 256
+  c.epochs = epochs
+  # The base's pretraining lr (3e-3) tapered; ours.
+  c.optim.lr = 2e-3
+  c.optim.warmup_steps = 5
+  c.optim.final_lr_fraction = 0.1  # [R1v2 B.4.2]
+  c.model.update(FP32)
+  c.checkpoint.every = -1
+  c.checkpoint.keep = 1
+  c.log.every = 10
+  return c
+
+
+def _reasoning_rl() -> ml_collections.ConfigDict:
+  """[R1v2 3.2.1]: accuracy + format + language consistency, summed;
+  clip ratio 10; host rewards (the summary's \\boxed{} answer and the
+  language reward are read on the host)."""
+  c = _grpo("@cold_start", "r1_chat")
+  c.rl.host_rewards = True
+  # 8 prompts x 8 (16 doubled the stage's time, 428 s, for the same
+  # held-out pass@1: 0.281 vs 0.285 +- 0.035).
+  c.rl.num_prompts = 8
+  c.rewards.language = 1.0
+  c.reward_report = ("accuracy", "format", "language")
+  c.loss.eps_low = c.loss.eps_high = 10.0
+  c.steps = 30
+  return c
+
+
+def _rejection() -> ml_collections.ConfigDict:
+  """Samples of reasoning_rl on fresh problems at R1's T 0.6 / top-p 0.95:
+  correct, single-language, readable, not repetitive."""
+  c = generate_config.get_config(TASK)
+  c.init_from = "@reasoning_rl"
+  e = c.prompts
+  e.loader_kwargs.update(TASK_KWARGS)
+  e.template = "r1_chat"
+  e.task_seed = REJECTION_SEED
+  e.task_count = 768
+  e.n = 4
+  e.temperature, e.top_p = 0.6, 0.95
+  e.max_new_tokens = MAX_NEW_TOKENS
+  c.filters = ("correct", "language", "repetition", "length",
+               "trim_after_answer", "readable_layout", "dedupe")
+  c.max_per_prompt = 2
+  return c
+
+
+def _evaluate() -> ml_collections.ConfigDict:
+  """Held-out problems (stream 1, left out of the corpus), k=4 at R1's
+  T 0.6 / top-p 0.95, in the R1 stages' r1_chat markup."""
+  c = eval_config.get_config(f"{TASK},n=4,max_new_tokens={MAX_NEW_TOKENS}")
+  c.model.update(FP32)
+  e = c.evals[TASK]
+  e.loader_kwargs.update(TASK_KWARGS)
+  e.task_count = EVAL_PROMPTS
+  e.task_seed = EVAL_SEED
+  e.template = "r1_chat"
+  return c
+
+
+def get_config() -> ml_collections.ConfigDict:
+  stages = {
+      "base": _base(),
+      "r1_zero": _grpo("@base", "r1_zero"),
+      "cold_start_data": _cold_start_data(),
+      # 6 epochs: ~350 rows of a layout the base never saw (4 epochs of
+      # ~100 rows left it unable to answer: pass@1 0).
+      "cold_start": _sft("@cold_start_data/sft.jsonl", 6.0),
+      "reasoning_rl": _reasoning_rl(),
+      "rejection": _rejection(),
+      # R1's 2 epochs [R1v2 B.4.2] are of ~800k samples; of ~400 they left
+      # the base unable to use the layout (pass@1 0.07, readable 0.41):
+      # the cold start's 6.
+      "sft": _sft("@rejection/sft.jsonl", 6.0),
+  }
+  # R1-Zero is evaluated in the template it was trained with.
+  zero = ml_collections.ConfigDict({"evals": {TASK: {"template": "r1_zero"}}})
+  return pipeline.make_config(
+      stages, _evaluate(),
+      evaluate_after=("r1_zero", "cold_start", "reasoning_rl", "sft"),
+      evaluate_overrides={"r1_zero": zero})
