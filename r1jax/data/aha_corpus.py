@@ -52,6 +52,18 @@ def slip(rng: random.Random, op: str, operand: int, true: int) -> int:
   return true + rng.choice((-10, -2, -1, 1, 2, 10))
 
 
+def misremembered(value: int, op: str, operand: int,
+                  rate: float) -> int | None:
+  """The base writer's wrong "fact" for this step, or None: a fixed
+  fraction `rate` of all (value, op, operand) steps is always written
+  wrong, the same way, in first attempts (a misconception, not noise:
+  sharpening the model's distribution cannot remove it, a check can)."""
+  rng = random.Random(f"r1_zero_aha/fact/{value}{op}{operand}")
+  if rng.random() >= rate:
+    return None
+  return slip(rng, op, operand, _APPLY[op](value, operand))
+
+
 def check_text(value: int, op: str, operand: int, written: int,
                check: str = "inverse") -> tuple[str, bool]:
   """(the check of "value op operand = written", whether it passed).
@@ -74,15 +86,20 @@ def check_text(value: int, op: str, operand: int, written: int,
 
 
 def solution(rng: random.Random, start: int, steps, p_slip: float,
-             careful: bool, check: str = "inverse") -> tuple[str, int]:
-  """Worked steps, each checked when `careful`; (text, final value)."""
+             careful: bool, check: str = "inverse",
+             p_misconception: float = 0.0) -> tuple[str, int]:
+  """Worked steps, each checked when `careful`; (text, final value).
+
+  A first attempt is the step's misconception (`misremembered`) if it has
+  one, else a random slip with probability `p_slip`."""
   if check not in CHECKS:
     raise ValueError(f"check={check!r}; one of {CHECKS}")
   value, parts = start, []
   for op, operand in steps:
     true = _APPLY[op](value, operand)
-    written = slip(rng, op, operand, true) if rng.random() < p_slip \
-        else true
+    wrong = misremembered(value, op, operand, p_misconception)
+    written = wrong if wrong is not None else (
+        slip(rng, op, operand, true) if rng.random() < p_slip else true)
     parts.append(f"{value}{op}{operand}={written}.")
     if careful:
       text, _ = check_text(value, op, operand, written, check)
@@ -97,7 +114,7 @@ def r1_zero_aha(num_docs: int = 8000, seed: int = 100,
                 template: str = "r1_zero", p_direct: float = 0.3,
                 p_untagged: float = 0.3, p_slip: float = 0.2,
                 p_careful: float = 0.1, p_drill: float = 0.25,
-                check: str = "inverse",
+                p_misconception: float = 0.0, check: str = "inverse",
                 num_ops: int = 4, min_ops: int = 2, max_operand: int = 5,
                 allow_division: bool = True, exclude_seed: int = -1,
                 exclude_count: int = 0) -> list[dict[str, Any]]:
@@ -123,7 +140,8 @@ def r1_zero_aha(num_docs: int = 8000, seed: int = 100,
     if ex["prompt"] in held_out:
       continue
     if rng.random() < p_drill:
-      text, _ = solution(rng, start, steps, p_slip, True, check)
+      text, _ = solution(rng, start, steps, p_slip, True, check,
+                         p_misconception)
       docs.append({"text": text})
       continue
     style = rng.random()
@@ -131,11 +149,13 @@ def r1_zero_aha(num_docs: int = 8000, seed: int = 100,
       question = arithmetic.chain_expression(start, steps)
       body = f"<think> {question} </think> <answer> {answer} </answer>"
     elif style < p_direct + p_untagged:
-      text, value = solution(rng, start, steps, p_slip, False)
+      text, value = solution(rng, start, steps, p_slip, False,
+                             p_misconception=p_misconception)
       body = f"{text} the answer is {value}."
     else:
       careful = rng.random() < p_careful
-      text, value = solution(rng, start, steps, p_slip, careful, check)
+      text, value = solution(rng, start, steps, p_slip, careful, check,
+                             p_misconception)
       body = f"<think> {text} </think> <answer> {value} </answer>"
     docs.append({"text": templates.render(template, ex["prompt"]) + " "
                          + body})

@@ -159,3 +159,24 @@ def test_arithmetic_min_ops_mixes_difficulties():
     tasks.get("arithmetic", num_ops=4, min_ops=5)
   with pytest.raises(ValueError, match="check="):
     aha_corpus.solution(None, 1, [], 0.0, True, check="copy")
+
+
+def test_misconceptions_are_fixed_wrong_facts_that_checks_catch():
+  docs = corpora.get("r1_zero_aha", num_docs=3000, p_slip=0.0,
+                     p_misconception=0.2)
+  written = {}
+  for d in docs:
+    text = _CHECK.sub("", d["text"].split("Assistant: ")[-1])
+    for a, op, b, c in _STEP.findall(text):
+      written.setdefault((a, op, b), set()).add(c)
+  # Without random slips a step is always written the same way ...
+  assert all(len(v) == 1 for v in written.values())
+  wrong = [k for k, v in written.items()
+           if int(next(iter(v))) != _OPS[k[1]](int(k[0]), int(k[2]))]
+  # ... and wrong for about a fifth of the distinct steps.
+  assert 0.12 < len(wrong) / len(written) < 0.28, len(written)
+  # Checked solutions still end right; the checks catch every one.
+  for d in docs:
+    body = d["text"].split("Assistant: ")[-1]
+    if "<answer>" in body and "wait" in body:
+      assert int(_answer(body)) == _truth(d["text"])
