@@ -162,18 +162,19 @@ def get_config(arg=None):
 
 
 def _aha(c) -> None:
-  """The aha corpus (r1jax/data/aha_corpus.py; issue 17): 2-3 operations,
-  a step slips with probability 0.2; 25% of tagged worked solutions check
-  every step by the inverse operation (6% of the corpus), and 40% of the
-  documents are drills that teach the check. Ours; the measured run is in
+  """The aha corpus (r1jax/data/aha_corpus.py; issue 17): 2-3 operations;
+  a fifth of all steps are misconceptions (always written wrong the same
+  way) and other steps slip with probability 0.05; 25% of tagged worked
+  solutions check every step by the inverse operation (6% of the corpus),
+  and 40% of the documents are drills that teach the check. Ours; the measured run is in
   the README ("Does RL discover checking?")."""
   p, g = c.pretrain, c.grpo
   c.task.num_ops = 3
   c.task.min_ops = 2
   p.data.corpus = "r1_zero_aha"
   k = ml_collections.ConfigDict(dict(
-      num_docs=8000, seed=100, p_direct=0.3, p_untagged=0.3, p_slip=0.2,
-      p_careful=0.25, p_drill=0.4, p_misconception=0.0, check="inverse"))
+      num_docs=8000, seed=100, p_direct=0.3, p_untagged=0.3, p_slip=0.05,
+      p_careful=0.25, p_drill=0.4, p_misconception=0.2, check="inverse"))
   for name in ("num_ops", "min_ops", "max_operand", "allow_division"):
     k[name] = c.task.get_ref(name)
   k.exclude_seed = g.data.get_ref("eval_seed")

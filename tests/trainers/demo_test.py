@@ -104,3 +104,16 @@ def test_config_fields_reach_both_phases():
   assert rl.data.task_kwargs.max_operand == 7
   assert (pre.data.corpus_kwargs.exclude_seed, rl.data.eval_seed) == (1, 1)
   demo.validate(c)
+
+
+def test_aha_variant_shares_its_problems_between_corpus_and_rl():
+  c = r1_zero_demo.get_config("aha")
+  c.task.num_ops = 4
+  pre, rl = demo.sub_configs(c)
+  assert pre.data.corpus == "r1_zero_aha"
+  for k in (pre.data.corpus_kwargs, rl.data.task_kwargs):
+    assert (k.num_ops, k.min_ops, k.max_operand) == (4, 2, 5)
+  # The held-out prompts (RL's eval stream) are left out of the corpus.
+  assert pre.data.corpus_kwargs.exclude_seed == rl.data.eval_seed
+  assert pre.data.corpus_kwargs.exclude_count == rl.eval.num_prompts
+  demo.validate(c)
