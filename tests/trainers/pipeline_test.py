@@ -6,12 +6,9 @@ the base model's params and not from the RL checkpoint run after it."""
 import json
 import os
 
-import jax
-import numpy as np
 import pytest
 
 from configs import eval as eval_config
-from r1jax import checkpoint as ckpt_lib
 from r1jax import stages as stages_lib
 from r1jax.trainers import pipeline
 from tests.trainers import util
@@ -110,16 +107,6 @@ def test_validate_names_fields_and_defers_pending_files():
     assert message in str(e.value), str(e.value)
 
 
-def _params(workdir):
-  return jax.tree.leaves(ckpt_lib.init_from(workdir)[1])
-
-
-def _max_diff(a, b):
-  return max(float(np.max(np.abs(np.asarray(x, np.float32)
-                                 - np.asarray(y, np.float32))))
-             for x, y in zip(a, b))
-
-
 def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   root = str(tmp_path / "p")
   c = config()
@@ -127,10 +114,10 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   out = pipeline.run(c, root)
   assert out["ran"] == ["base", "rl", "eval/rl", "sft"]
   # The SFT stage started from the base, not from the RL run before it.
-  base, rl, sft = (_params(os.path.join(root, n))
+  base, rl, sft = (util.params_of(os.path.join(root, n))
                    for n in ("base", "rl", "sft"))
-  assert _max_diff(sft, base) < 1e-6
-  assert _max_diff(rl, base) > 1e-4
+  assert util.max_diff(sft, base) < 1e-6
+  assert util.max_diff(rl, base) > 1e-4
   # One results table with the evaluated stage.
   res = json.load(open(os.path.join(root, "results.json")))
   assert set(res["evals"]) == {"rl"}

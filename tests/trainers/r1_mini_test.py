@@ -8,13 +8,11 @@ rerun skips every finished stage. ~40 s on 2 CPU cores."""
 import json
 import os
 
-import jax
-import numpy as np
 import pytest
 
 from configs import r1
-from r1jax import checkpoint as ckpt_lib
 from r1jax.trainers import pipeline
+from tests.trainers.util import max_diff as _max_diff, params_of as _params
 
 STAGES = ["base", "r1_zero", "cold_start_data", "cold_start",
           "reasoning_rl", "rejection", "sft"]
@@ -63,16 +61,6 @@ def chain(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("mini") / "w")
   c = short()
   return c, root, pipeline.run(c, root)
-
-
-def _params(workdir):
-  return jax.tree.leaves(ckpt_lib.init_from(workdir)[1])
-
-
-def _max_diff(a, b):
-  return max(float(np.max(np.abs(np.asarray(x, np.float32)
-                                 - np.asarray(y, np.float32))))
-             for x, y in zip(a, b))
 
 
 def _config(root, name):

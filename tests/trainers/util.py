@@ -4,6 +4,7 @@ import os
 import shutil
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from configs import generate as generate_config
@@ -256,3 +257,16 @@ def all_rows_reference(tok, host, examples, options):
   want_B, want = total.compute_rewards(batch, REWARD_WEIGHTS, options)
   want.update(rl_data.text_metrics(batch.completions, False))
   return want_B, want, batch
+
+
+def params_of(workdir: str) -> list:
+  """The leaves of the model params a workdir hands on (init_from)."""
+  from r1jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  return jax.tree.leaves(ckpt_lib.init_from(workdir)[1])
+
+
+def max_diff(a, b) -> float:
+  """Largest absolute difference between two lists of arrays."""
+  return max(float(np.max(np.abs(np.asarray(x, np.float32)
+                                 - np.asarray(y, np.float32))))
+             for x, y in zip(a, b))
