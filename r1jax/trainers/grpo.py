@@ -448,9 +448,8 @@ def run(c, workdir: str) -> dict:
   def host_metrics(step, m, extras):
     x = common.to_host(extras)
     texts = decode_lib.decode(tok, x["tokens"], x["length"])
-    out = rl_data.text_metrics(texts, think_opened)
-    out.update(rl_data.reflection_advantage(texts, x["reward"],
-                                            r.group_size, think_opened))
+    out = rl_data.text_metrics(texts, think_opened, x["reward"],
+                               r.group_size)
     out["lr"] = float(b["sched"]((step + 1) * r.updates_per_batch
                                  * r.minibatches - 1))
     warn(m)

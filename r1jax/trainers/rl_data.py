@@ -120,27 +120,36 @@ def device_answers(task, examples, mesh) -> dict:
           for k in rows[0]}
 
 
-def text_metrics(completions: Sequence[str], think_opened: bool) -> dict:
-  """Host metrics of decoded completions: R1's reflective-word curve."""
-  counts = [reflective_count(extract.think_section(t, think_opened))
-            for t in completions]
-  return {"reflection/words_mean": float(np.mean(counts)),
-          "reflection/frac_any": float(np.mean([n > 0 for n in counts]))}
+def reflective_counts(completions: Sequence[str],
+                      think_opened: bool) -> np.ndarray:
+  """R1's reflective words in each completion's chain of thought."""
+  return np.array([reflective_count(extract.think_section(t, think_opened))
+                   for t in completions], np.int64)
 
 
-def reflection_advantage(completions: Sequence[str], reward_B,
-                         group_size: int, think_opened: bool) -> dict:
+def text_metrics(completions: Sequence[str], think_opened: bool,
+                 reward_B=None, group_size: int = 0) -> dict:
+  """Host metrics of decoded completions: R1's reflective-word curve, and
+  with the rollouts' rewards `reflection/advantage`."""
+  counts = reflective_counts(completions, think_opened)
+  out = {"reflection/words_mean": float(np.mean(counts)),
+         "reflection/frac_any": float(np.mean(counts > 0))}
+  if reward_B is not None:
+    out.update(reflection_advantage(counts, reward_B, group_size))
+  return out
+
+
+def reflection_advantage(counts_B, reward_B, group_size: int) -> dict:
   """`reflection/advantage`: the mean group-normalised advantage
   ((r - group mean) / population std of the group, as GRPO's
-  `group_std`) of the rollouts whose chain of
-  thought has a reflective word: > 0 when reflecting pays, so RL selects
-  it. Absent when no rollout reflects."""
+  `group_std`) of the rollouts whose chain of thought has a reflective
+  word (`counts_B` > 0): > 0 when reflecting pays, so RL selects it.
+  Absent when no rollout reflects."""
   r = np.asarray(reward_B, np.float64).reshape(-1, group_size)
   adv = ((r - r.mean(1, keepdims=True))
          / (r.std(1, keepdims=True) + 1e-6)).reshape(-1) \
       if group_size > 1 else np.zeros(r.size)
-  any_B = np.array([reflective_count(extract.think_section(
-      t, think_opened)) > 0 for t in completions])
+  any_B = np.asarray(counts_B) > 0
   if not any_B.any():
     return {}
   return {"reflection/advantage": float(adv[any_B].mean())}
@@ -203,10 +212,9 @@ def evaluate(params, cfg, tok, prompts: Prompts, c, mesh, stop_ids,
   out["eval/format"] = float(np.mean(fmt))
   # R1's reflective-word curve on the held-out answers too (T=0.6), and
   # standard errors over prompts of it and of the length.
-  out.update({f"eval/{k}": v for k, v in text_metrics(
-      texts, prompter.think_opened).items()})
-  words = [reflective_count(extract.think_section(t, prompter.think_opened))
-           for t in texts]
+  words = reflective_counts(texts, prompter.think_opened)
+  out["eval/reflection/words_mean"] = float(np.mean(words))
+  out["eval/reflection/frac_any"] = float(np.mean(words > 0))
   for name, values in (("length_mean", [r["length"] for r in records]),
                        ("reflection/words_mean", words)):
     per_prompt = np.asarray(values, np.float64).reshape(-1, k).mean(1)

@@ -16,15 +16,15 @@ def test_reflection_advantage_is_the_reflecting_rows_group_advantage():
   reward = [2, 1, 1, 1, 1, 2, 2, 2]
   # Hand-derived: group 1 mean 1.25, population std sqrt(3)/4; the checked
   # row's advantage 0.75 / 0.4330 = +1.7321; group 2's -1.7321.
-  m = rl_data.reflection_advantage(texts, reward, 4, think_opened=False)
+  m = rl_data.text_metrics(texts, False, reward, 4)
   np.testing.assert_allclose(m["reflection/advantage"], 0.0, atol=1e-5)
-  m = rl_data.reflection_advantage(texts[:4], reward[:4], 4, False)
+  m = rl_data.text_metrics(texts[:4], False, reward[:4], 4)
   np.testing.assert_allclose(m["reflection/advantage"], np.sqrt(3),
                              rtol=1e-5)
-  m = rl_data.reflection_advantage(texts[4:], reward[4:], 4, False)
+  m = rl_data.text_metrics(texts[4:], False, reward[4:], 4)
   np.testing.assert_allclose(m["reflection/advantage"], -np.sqrt(3),
                              rtol=1e-5)
   # Reflective words outside <think> do not count; none: no metric.
-  assert rl_data.reflection_advantage(
-      ["<think> 1+1=2. </think> wait", "<think> x </think>"], [1, 0], 2,
-      False) == {}
+  assert "reflection/advantage" not in rl_data.text_metrics(
+      ["<think> 1+1=2. </think> wait", "<think> x </think>"], False,
+      [1, 0], 2)
