@@ -282,7 +282,25 @@ def _postprocess(c, workdir, protocol: runner.Protocol, records,
   print(table)
   print(f"kept {len(sft_rows)} of {len(samples)} samples "
         f"({len(ex)} prompts x {n}) -> {os.path.join(workdir, 'sft.jsonl')}")
+  if not sft_rows:
+    raise NothingKeptError(nothing_kept_message(counts, workdir))
   return rep
+
+
+class NothingKeptError(RuntimeError):
+  """Every sample was rejected: an empty sft.jsonl would train on nothing."""
+
+
+def nothing_kept_message(counts, workdir: str) -> str:
+  """Which filters rejected the samples, largest first, and where to look."""
+  rejected = sorted(((v, k) for k, v in counts["rejected"].items() if v),
+                    reverse=True)
+  why = ", ".join(f"{k} {v}" for v, k in rejected) or "none"
+  return (f"generate kept 0 of {counts['total']} samples (rejected by: "
+          f"{why}); the filter report is in "
+          f"{os.path.join(workdir, 'filter_report.md')}. Loosen "
+          "config.filters / config.filter_options, sample more "
+          "(config.prompts.n) or start from a stronger model.")
 
 
 def run(c, workdir: str) -> str:

@@ -183,8 +183,12 @@ def test_a_judge_with_another_tokenizer_is_refused(dirs, tmp_path):
     generate.run(_config(dirs, 'other'), str(tmp_path))
 
 
-def _run(c, workdir):
-  generate.run(c, str(workdir))
+def _run(c, workdir, kept=True):
+  if kept:
+    generate.run(c, str(workdir))
+  else:  # the stage fails after writing its report
+    with pytest.raises(generate.NothingKeptError, match='judge 32'):
+      generate.run(c, str(workdir))
   rows = [json.loads(x) for x in open(workdir / 'generations.jsonl')]
   report = json.loads((workdir / 'filter_report.json').read_text())
   return rows, report
@@ -199,7 +203,8 @@ def test_generate_with_a_judge(passing, tmp_path):
   assert {r['judge']['completion'] for r in rows} == {'Verdict: correct'}
   # ... and a random one passes nothing: every verdict unparseable,
   # counted as such, each recorded with what the judge wrote.
-  rows, report = _run(_config(passing, 'random'), tmp_path / 'random')
+  rows, report = _run(_config(passing, 'random'), tmp_path / 'random',
+                      kept=False)
   assert report['kept'] == 0
   assert report['judge']['unparseable'] == 32
   assert all(r['rejected_by'] == 'judge' and not r['judge']['ok']

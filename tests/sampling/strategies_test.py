@@ -180,18 +180,23 @@ def test_sort_free_truncation_equals_sorted_rule(monkeypatch, fast_k, v):
   monkeypatch.setattr(strategies, "TOP_P_FAST_K", fast_k)
   rows = _logit_rows(v)
   peaked = rows[:4]  # every nucleus inside the top 64: the fast path alone
-  for s in [Sampling(top_p=1e-6), Sampling(top_p=0.3), Sampling(top_p=0.9),
-            Sampling(top_p=0.999), Sampling(top_p=0.99999),
-            Sampling(top_p=0.8, top_k=5), Sampling(top_p=0.95, min_p=0.05)]:
-    for x in (rows, peaked):
-      got = np.asarray(jax.jit(lambda x: strategies.truncation_mask(x, s))(x))
-      want = np.asarray(jax.jit(lambda x: _sorted_rule_mask(x, s))(x))
+  settings = [Sampling(top_p=1e-6), Sampling(top_p=0.3),
+              Sampling(top_p=0.9), Sampling(top_p=0.999),
+              Sampling(top_p=0.99999), Sampling(top_p=0.8, top_k=5),
+              Sampling(top_p=0.95, min_p=0.05)]
+  # One program per rule and input (every setting in it): compiling each
+  # setting alone made this the slowest sampling test.
+  each = lambda rule: jax.jit(lambda x: [rule(x, s) for s in settings])
+  ours, sorted_rule = each(strategies.truncation_mask), each(
+      _sorted_rule_mask)
+  kept = [np.asarray(m).sum(-1) for m in ours(rows)]
+  for x in (rows, peaked):
+    for s, got, want in zip(settings, ours(x), sorted_rule(x)):
+      got, want = np.asarray(got), np.asarray(want)
       # Float32 sums in another order may only flip tokens whose mass
       # before them (float64, sorted order) is within 1e-5 of top_p.
       bad = (got != want) & ~_at_top_p_boundary(x, s.top_p, 1e-5)
       assert not bad.any(), (s, fast_k, np.nonzero(bad), got.sum(-1),
                              want.sum(-1))
   # The kept sets range from one token to the whole vocabulary.
-  kept = lambda s: np.asarray(strategies.truncation_mask(rows, s)).sum(-1)
-  assert kept(Sampling(top_p=1e-6)).min() == 1
-  assert kept(Sampling(top_p=0.99999)).max() == v
+  assert kept[0].min() == 1 and kept[4].max() == v

@@ -177,7 +177,7 @@ def test_hf_model_and_openr1_style_parquet_prompts(tmp_path):
   c.prompts.loader_kwargs.prompt_field = "problem"
   c.prompts.loader_kwargs.id_field = "uuid"
   c.prompts.template, c.prompts.n, c.prompts.max_new_tokens = "plain", 2, 4
-  c.filters = ("length",)
+  c.filters = ()  # a random model: keep every sample
   c.batch_rows = 8
   generate.run(c, str(tmp_path / "w"))
   gens = _rows(tmp_path / "w" / "generations.jsonl")
@@ -252,3 +252,26 @@ def test_task_variant_keeps_correct_numeric_chains_of_thought(tmp_path):
   generate.run(c, str(tmp_path / "w"))
   gens = _rows(tmp_path / "w" / "generations.jsonl")
   assert [g["rejected_by"] for g in gens] == [None, "correct"] * 3
+
+
+def test_nothing_kept_fails_naming_the_filters(tmp_path):
+  """Every sample wrong: the stage writes its report, then fails naming
+  the filter that rejected them (an empty sft.jsonl would let the next
+  stage train on nothing)."""
+  pfile = tmp_path / "p.jsonl"
+  pfile.write_text(json.dumps({"prompt": "Compute 2 + 2.", "answer": "4",
+                               "id": "a"}) + "\n")
+  cfile = tmp_path / "c.jsonl"
+  cfile.write_text(json.dumps({"id": "a", "completions": [
+      " <think> 2 + 2 = 5 </think> <answer> 5 </answer>"] * 2}) + "\n")
+  c = generate_config.get_config("r1")
+  c.tokenizer = util.tokenizer(str(tmp_path))
+  c.prompts.file, c.prompts.completions_file = str(pfile), str(cfile)
+  c.prompts.template, c.prompts.think_opened = "r1_zero", "false"
+  c.prompts.n = 2
+  c.filters = ("correct", "dedupe")
+  with pytest.raises(generate.NothingKeptError,
+                     match=r"kept 0 of 2 samples \(rejected by: correct 2\)"):
+    generate.run(c, str(tmp_path / "w"))
+  report = json.loads((tmp_path / "w" / "filter_report.json").read_text())
+  assert report["kept"] == 0

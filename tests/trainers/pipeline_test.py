@@ -10,7 +10,7 @@ import pytest
 
 from configs import eval as eval_config
 from r1jax import stages as stages_lib
-from r1jax.trainers import pipeline
+from r1jax.trainers import pipeline, pipeline_report
 from tests.trainers import util
 
 
@@ -205,10 +205,10 @@ def test_text_metrics_readable_and_language(tmp_path):
     for p, text in rows:
       f.write(json.dumps({"eval": "multilingual_arithmetic", "problem": p,
                           "completion": text}) + "\n")
-  m = pipeline.text_metrics(c, str(tmp_path))["multilingual_arithmetic"]
+  m = pipeline_report.text_metrics(c, str(tmp_path))["multilingual_arithmetic"]
   assert m == {"readable": 0.75, "language/de": 0.75,
                "language/non_en": 0.75}
-  assert pipeline.text_metrics(c, str(tmp_path / "none")) == {}
+  assert pipeline_report.text_metrics(c, str(tmp_path / "none")) == {}
 
 
 def test_evaluate_overrides_per_stage():
