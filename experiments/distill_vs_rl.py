@@ -71,7 +71,7 @@ VARIANTS = {
     "cpu": dict(pretrain_steps=1000, rl_steps=40, rl_lr=1e-4,
                 rl_temperature=0.6, gen_prompts=640, k=4, sft_steps=80,
                 heldout=256),
-    "short": dict(pretrain_steps=800, rl_steps=40, rl_lr=1e-4,
+    "short": dict(pretrain_steps=600, rl_steps=20, rl_lr=1e-4,
                   rl_temperature=0.6, gen_prompts=640, k=4, sft_steps=80,
                   heldout=256),
 }
