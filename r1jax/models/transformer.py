@@ -223,6 +223,11 @@ def decode_params(params, cfg: ModelConfig):
   `constrain`), the weights are first resharded to the decode layout
   (`decode_rules`: no `data`/`fsdp` axis, tensor sharding kept): one
   all-gather of FSDP shards here instead of per token inside the loop.
+
+  Floating weights are cast to the compute dtype first: every layer casts
+  its weights to `cfg.dtype` where it uses them (the same values), so the
+  copy and the gather hold `cfg.dtype` bytes (half of float32 params for a
+  bfloat16 model) instead of the params' dtype.
   """
   params = _decode_layout(nn.meta.unbox(params), cfg)
   out = dict(params)
@@ -250,12 +255,17 @@ def decode_rules(rules, param_names) -> tuple:
   return tuple(out)
 
 
+def _compute_dtype(x, cfg: ModelConfig):
+  return x.astype(cfg.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+
 def _decode_layout(params, cfg: ModelConfig):
-  """Weights constrained to the decode layout (no-op without mesh/rules)."""
+  """Weights in the compute dtype, constrained to the decode layout (the
+  resharding is a no-op without mesh/rules)."""
   rules = nn.get_logical_axis_rules()
   mesh = jax.sharding.get_abstract_mesh()
   if not rules or mesh.empty or isinstance(params.get("layers"), tuple):
-    return params
+    return jax.tree.map(lambda x: _compute_dtype(x, cfg), params)
   _, axes = sharding.abstract_params(lambda r: init_params(cfg, r),
                                      jax.random.key(0))
   if jax.tree.structure(axes, is_leaf=lambda x: isinstance(x, tuple)) != (
@@ -264,11 +274,18 @@ def _decode_layout(params, cfg: ModelConfig):
                      "init_params(cfg)'s tree for this ModelConfig")
   names = {n for x in jax.tree.leaves(axes, is_leaf=lambda x: isinstance(
       x, tuple)) for n in x if n is not None}
-  rules = decode_rules(rules, names)
-  return jax.tree.map(
-      lambda x, n: jax.lax.with_sharding_constraint(
-          x, sharding.spec_for(x.shape, n, rules, mesh)),
-      params, axes, is_leaf=lambda x: isinstance(x, tuple))
+  gathered = decode_rules(rules, names)
+
+  def place(x, n):
+    # Cast where the weight lies (pinned to its training layout: left
+    # free, XLA moves the cast after the gather), then gather.
+    x = jax.lax.with_sharding_constraint(
+        _compute_dtype(x, cfg), sharding.spec_for(x.shape, n, rules, mesh))
+    return jax.lax.with_sharding_constraint(
+        x, sharding.spec_for(x.shape, n, gathered, mesh))
+
+  return jax.tree.map(place, params, axes,
+                      is_leaf=lambda x: isinstance(x, tuple))
 
 
 def _layers(params, cfg: ModelConfig) -> tuple:

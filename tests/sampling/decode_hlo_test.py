@@ -6,10 +6,11 @@ import re
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from r1jax import sharding as shd
-from r1jax.models import get_preset, init_params
+from r1jax.models import decode_params, get_preset, init_params
 from r1jax.sampling import Sampling, jit_sample, left_pad
 from r1jax.sampling.sampler import kv_buckets
 
@@ -103,3 +104,26 @@ def test_decode_loops_have_no_collectives_or_cache_copies_on_fsdp_mesh():
           assert re.search(r"= pred\[\] all-reduce\(", line), line
   # The weights are gathered once, outside the loops.
   assert collectives(comps, set(comps)), "expected a gather before the loop"
+
+
+def test_weights_are_cast_to_the_compute_dtype_before_the_gather():
+  """float32 params, bfloat16 compute: decode_params casts each weight where
+  it lies and then reshards the bfloat16 copy (half the bytes gathered and
+  held while sampling). Checked on the lowered program: XLA's CPU backend
+  then widens bfloat16 collectives to float32 (its own lowering), GPU and
+  TPU gather bfloat16."""
+  cfg = get_preset("tiny").replace(dtype=jnp.bfloat16)
+  mesh = shd.make_mesh((1, 8, 1))
+  params, _, _ = shd.init_sharded(lambda r: init_params(cfg, r),
+                                  jax.random.key(0), mesh)
+  assert {x.dtype for x in jax.tree.leaves(params)} == {np.dtype("float32")}
+  with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
+    lowered = jax.jit(lambda p: decode_params(p, cfg)).lower(params)
+    out = lowered.compile()(params)
+  assert {x.dtype for x in jax.tree.leaves(out)} == {np.dtype(jnp.bfloat16)}
+  # Each weight: a constraint to its FSDP layout, then to the gathered one.
+  layouts = re.findall(r"sharding_constraint %\w+ <@mesh, (\[.*\])> : "
+                       r"tensor<[\dx]*x(\w+)>", lowered.as_text())
+  assert {"fsdp"} <= {a.strip('"') for l, _ in layouts
+                      for a in re.findall(r'"(\w+)"', l)}
+  assert layouts and {t for _, t in layouts} == {"bf16"}, layouts
