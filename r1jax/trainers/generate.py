@@ -30,6 +30,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from r1jax import runinfo
 from r1jax import sharding as shd
@@ -238,8 +239,9 @@ def _judge(c, tok) -> judge_model.Judge | None:
 
 def _postprocess(c, workdir, protocol: runner.Protocol, records,
                  tok, judge: judge_model.Judge | None = None
-                 ) -> dict[str, Any]:
-  """Process 0: scores, filters, selection and the output files."""
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Process 0: scores, filters, selection and the output files; returns
+  (the filter report, the chain's counts: total, kept, rejected)."""
   ex, n = protocol.examples, protocol.n
   think = protocol.prompter.think_opened
   _majority(ex, records, n, c.majority_min_fraction, c.math_timeout_s)
@@ -282,9 +284,7 @@ def _postprocess(c, workdir, protocol: runner.Protocol, records,
   print(table)
   print(f"kept {len(sft_rows)} of {len(samples)} samples "
         f"({len(ex)} prompts x {n}) -> {os.path.join(workdir, 'sft.jsonl')}")
-  if not sft_rows:
-    raise NothingKeptError(nothing_kept_message(counts, workdir))
-  return rep
+  return rep, counts
 
 
 class NothingKeptError(RuntimeError):
@@ -325,20 +325,29 @@ def run(c, workdir: str) -> str:
     runner.generate(model, p, shards, ids=ids)
     del model  # the judge, if any, takes its place in memory
   judge = _judge(c, tok)
+  counts = None
   if jax.process_index() != 0:
     if judge is not None:
       judge.serve()  # join process 0's judge calls
-    return out
-  try:
-    if e.completions_file:
-      records, _, _ = external.score_file(e.completions_file, NAME, e,
-                                          examples, tok, c.math_timeout_s)
-      p = dataclasses.replace(p, n=len(records) // len(examples))
-    else:
-      records = runner.merge(NAME, examples, p.n,
-                             runner.read_records(shards))
-    _postprocess(c, workdir, p, records, tok, judge)
-  finally:
-    if judge is not None:
-      judge.stop()
+  else:
+    try:
+      if e.completions_file:
+        records, _, _ = external.score_file(e.completions_file, NAME, e,
+                                            examples, tok, c.math_timeout_s)
+        p = dataclasses.replace(p, n=len(records) // len(examples))
+      else:
+        records = runner.merge(NAME, examples, p.n,
+                               runner.read_records(shards))
+      _, counts = _postprocess(c, workdir, p, records, tok, judge)
+    finally:
+      if judge is not None:
+        judge.stop()
+  # Process 0 filtered; every process learns whether anything was kept, so
+  # all of them stop here (not process 0 alone, the others going on).
+  kept = int(multihost_utils.broadcast_one_to_all(
+      np.int32(counts["kept"] if counts else 0)))
+  if not kept:
+    raise NothingKeptError(
+        nothing_kept_message(counts, workdir) if counts else
+        "generate kept 0 samples (process 0's error names the filters)")
   return out
