@@ -69,11 +69,13 @@ def text_metrics(e, eval_dir: str) -> dict:
   """{evaluator: metrics} read off an eval's samples.jsonl: `readable`,
   the fraction of completions in R1's readable layout (steps one a line, a
   summary with a \\boxed answer: rejection.readable.is_readable; not for
-  chat templates with prefill=auto), and for
+  chat templates with prefill=auto, nor for code problems, whose answer is
+  a program, never a \\boxed one), and for
   examples with a `lang`, `language/<lang>`: the mean language consistency
   of the chain of thought [R1v2 Eq. 7] (rewards.language) per target
   language, `language/non_en` over the non-English prompts."""
   from r1jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  from r1jax.evaluation import scoring  # pylint: disable=g-import-not-at-top
   from r1jax.rejection import readable  # pylint: disable=g-import-not-at-top
   from r1jax.rewards import extract  # pylint: disable=g-import-not-at-top
   from r1jax.rewards import language  # pylint: disable=g-import-not-at-top
@@ -88,9 +90,10 @@ def text_metrics(e, eval_dir: str) -> dict:
       r = json.loads(line)
       name, text = r["eval"], r["completion"]
       m, think = by.setdefault(name, {}), opened[name]
-      if think is not None:
+      ex = exs[name][r["problem"]]
+      if think is not None and scoring.kind(ex) != "code":
         m.setdefault("readable", []).append(readable.is_readable(text, think))
-      lang = exs[name][r["problem"]].get("lang")
+      lang = ex.get("lang")
       if lang:
         v = language.consistency(extract.think_section(text, bool(think)),
                                  lang)

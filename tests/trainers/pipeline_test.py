@@ -211,6 +211,20 @@ def test_text_metrics_readable_and_language(tmp_path):
   assert pipeline_report.text_metrics(c, str(tmp_path / "none")) == {}
 
 
+def test_text_metrics_no_readable_rate_for_programs(tmp_path):
+  """A code problem's answer is a program, never a \\boxed one: no
+  `readable` rate (it read 0.000 for every code model before)."""
+  c = eval_config.get_config("code_fn,n=1")
+  c.evals.code_fn.task_count = 1
+  with open(tmp_path / "samples.jsonl", "w") as f:
+    f.write(json.dumps({
+        "eval": "code_fn", "problem": 0,
+        "completion": "keep the evens </think> <answer> ```python\n"
+                      "def f(xs):\n  return xs\n``` </answer>"}) + "\n")
+  m = pipeline_report.text_metrics(c, str(tmp_path))["code_fn"]
+  assert "readable" not in m, m
+
+
 def test_evaluate_overrides_per_stage():
   c = config()
   c.evaluate_after = ("base", "rl")
