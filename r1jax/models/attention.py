@@ -1,6 +1,6 @@
 """Attention for T > 1 queries (training, prefill), chosen by ModelConfig.
 
-  out_BxTxNxH = attention.attend(impl, chunk, q_BxTxNxH, key, val, mask_BxTxS,
+  out_BxTxNxH = attention.attend(impl, chunk, q_BxTxNxH, key, val, mask,
                                  kv_layout, dtype)
 
 * "xla": scores [B, K, R, T, S] float32 in one einsum (the reference).
@@ -14,7 +14,12 @@
   segment-id masks (training layout; prefill over a cache uses "chunked").
 * "auto": per backend at trace time, see `resolve`.
 
-Mask semantics are layers.py's: `mask_BxTxS` True = may attend. Rows with no
+The mask is a `Mask` (its factors: segment ids and slots of the queries
+and the keys; what the model passes) or a dense bool [B, T, S] (tests, other
+callers). "chunked" and "splash" never build the [B, T, S] mask from a
+`Mask` (at 32k tokens it is 1 GiB per row): "chunked" builds one block at a
+time, "splash" reads the segment ids. "xla" and "dot_product" build it.
+Mask semantics are layers.py's: True = may attend. Rows with no
 True (padding queries) come out as zeros ("chunked", "dot_product") or the
 mean of the values ("xla"); either way finite, and never read by a loss.
 Letters as in layers.py; `kv_layout` "BSKH" (the T new keys) or "BKSH"
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 from absl import logging
 import flax.linen as nn
@@ -37,6 +43,30 @@ from r1jax import sharding as shd
 IMPLS = ("auto", "xla", "dot_product", "chunked", "splash")
 _NEG = -1e30  # finite "minus infinity", as layers.py
 _SPLASH_BLOCK = 128  # the splash kernel's default tile (sequence padded to it)
+
+
+def attention_mask(q_seg_BxT, k_seg_BxS, q_slot_T, k_slot_S):
+  """Causal (by slot) and same-non-padding-segment mask, [B, T, S]."""
+  causal_TxS = q_slot_T[:, None] >= k_slot_S[None, :]
+  same = q_seg_BxT[:, :, None] == k_seg_BxS[:, None, :]
+  return causal_TxS[None] & same & (k_seg_BxS != 0)[:, None, :]
+
+
+class Mask(NamedTuple):
+  """`attention_mask`'s factors (a pytree): query i may attend key j when
+  q_slot[i] >= k_slot[j] and q_seg[b, i] == k_seg[b, j] != 0."""
+  q_seg_BxT: jax.Array
+  k_seg_BxS: jax.Array
+  q_slot_T: jax.Array
+  k_slot_S: jax.Array
+
+  def dense(self):
+    return attention_mask(*self)
+
+
+def dense(mask):
+  """The [B, T, S] bool mask of a `Mask` or of a dense mask."""
+  return mask.dense() if isinstance(mask, Mask) else mask
 
 
 def resolve(impl: str) -> str:
@@ -56,21 +86,22 @@ def resolve(impl: str) -> str:
                                                      "xla")
 
 
-def attend(impl: str, chunk: int, q_BxTxNxH, key, val, mask_BxTxS,
+def attend(impl: str, chunk: int, q_BxTxNxH, key, val, mask,
            kv_layout: str, dtype, interpret: bool = False):
-  """Grouped-query softmax attention -> [B, T, N, H] in `dtype`."""
+  """Grouped-query softmax attention -> [B, T, N, H] in `dtype`; `mask` a
+  `Mask` or a dense [B, T, S] bool."""
   impl = resolve(impl)
   if impl == "xla":
-    return xla_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout, dtype)
+    return xla_attention(q_BxTxNxH, key, val, dense(mask), kv_layout, dtype)
   if impl == "dot_product":
-    return dot_product_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout,
+    return dot_product_attention(q_BxTxNxH, key, val, dense(mask), kv_layout,
                                  dtype)
   if impl == "splash" and kv_layout == "BSKH":
-    return splash_attention(q_BxTxNxH, key, val, mask_BxTxS, dtype,
+    return splash_attention(q_BxTxNxH, key, val, mask, dtype,
                             interpret=interpret)
   if impl == "splash" and not interpret and jax.default_backend() != "tpu":
     _no_tpu()
-  return chunked_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout, dtype,
+  return chunked_attention(q_BxTxNxH, key, val, mask, kv_layout, dtype,
                            chunk)
 
 
@@ -127,7 +158,37 @@ def _pad_to(x, axis: int, size: int, value=0):
   return jnp.pad(x, pad, constant_values=value)
 
 
-def chunked_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
+def _blocked_mask(mask, b, nq, cq, nk, ck):
+  """(live_QxK, block(i, j) -> [B, cq, ck] bool) for the padded blocks.
+
+  live_QxK: the (query block, key block) pairs any row may attend in (one
+  reduction here, not one per block in the loop: rows sharded over devices
+  would make each a cross-device reduction). From a `Mask` only the
+  blocks are built, and liveness is by slot (causal), which may count a
+  block whose keys are all another segment's: computed, then masked."""
+  if not isinstance(mask, Mask):
+    m = _pad_to(_pad_to(mask, 1, nq * cq, False), 2, nk * ck, False)
+    live = jnp.any(m.reshape(b, nq, cq, nk, ck), axis=(0, 2, 4))
+    return live, lambda i, j: jax.lax.dynamic_slice(
+        m, (0, i * cq, j * ck), (b, cq, ck))
+  # Padding: segment 0 (never attended); slots that make padded blocks
+  # dead (queries before every key, keys after every query).
+  q_seg = _pad_to(mask.q_seg_BxT.astype(jnp.int32), 1, nq * cq)
+  k_seg = _pad_to(mask.k_seg_BxS.astype(jnp.int32), 1, nk * ck)
+  big = jnp.iinfo(jnp.int32).max
+  q_slot = _pad_to(mask.q_slot_T.astype(jnp.int32), 0, nq * cq, -1)
+  k_slot = _pad_to(mask.k_slot_S.astype(jnp.int32), 0, nk * ck, big)
+  live = (q_slot.reshape(nq, cq).max(1)[:, None]
+          >= k_slot.reshape(nk, ck).min(1)[None, :])
+
+  def block(i, j):
+    sl = jax.lax.dynamic_slice_in_dim
+    return attention_mask(sl(q_seg, i * cq, cq, 1), sl(k_seg, j * ck, ck, 1),
+                          sl(q_slot, i * cq, cq, 0), sl(k_slot, j * ck, ck, 0))
+  return live, block
+
+
+def chunked_attention(q_BxTxNxH, key, val, mask, kv_layout: str, dtype,
                       chunk: int):
   """Online-softmax attention over (chunk x chunk) blocks; O(T) memory."""
   b, t, n, h = q_BxTxNxH.shape
@@ -139,20 +200,17 @@ def chunked_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
   k, r = q.shape[2:4]
   key = _pad_to(key.astype(dtype), s_axis, nk * ck)
   val = _pad_to(val.astype(dtype), s_axis, nk * ck)
-  mask = _pad_to(_pad_to(mask_BxTxS, 1, nq * cq, False), 2, nk * ck, False)
   q = _pad_to(q, 1, nq * cq)
-  # Which (query block, key block) pairs any row attends in (causal: none
-  # above the diagonal). One reduction here, not one per block in the loop
-  # (rows sharded over devices would make each a cross-device reduction).
-  live_QxK = jnp.any(mask.reshape(b, nq, cq, nk, ck), axis=(0, 2, 4))
+  # Causal: no block above the diagonal is live.
+  live_QxK, block_mask = _blocked_mask(mask, b, nq, cq, nk, ck)
   scale = 1.0 / math.sqrt(h)
   f32 = jnp.float32
 
-  def key_block(carry, j, q_BxCxKxRxH, mask_BxCxS, live_K):
+  def key_block(carry, j, q_BxCxKxRxH, i, live_K):
     m_BxKxRxC, l_BxKxRxC, acc_BxKxRxCxH = carry
     kb = jax.lax.dynamic_slice_in_dim(key, j * ck, ck, axis=s_axis)
     vb = jax.lax.dynamic_slice_in_dim(val, j * ck, ck, axis=s_axis)
-    mb_BxCxC = jax.lax.dynamic_slice_in_dim(mask_BxCxS, j * ck, ck, axis=2)
+    mb_BxCxC = block_mask(i, j)
 
     def compute(_):
       mb = mb_BxCxC[:, None, None]
@@ -173,12 +231,10 @@ def chunked_attention(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
   def query_block(i):
     # Sliced here, not mapped over: no blocked copies of q and the mask.
     q_BxCxKxRxH = jax.lax.dynamic_slice_in_dim(q, i * cq, cq, axis=1)
-    mask_BxCxS = jax.lax.dynamic_slice_in_dim(mask, i * cq, cq, axis=1)
     init = (jnp.full((b, k, r, cq), _NEG, f32), jnp.zeros((b, k, r, cq), f32),
             jnp.zeros((b, k, r, cq, h), f32))
     body = jax.checkpoint(functools.partial(
-        key_block, q_BxCxKxRxH=q_BxCxKxRxH, mask_BxCxS=mask_BxCxS,
-        live_K=live_QxK[i]))
+        key_block, q_BxCxKxRxH=q_BxCxKxRxH, i=i, live_K=live_QxK[i]))
     (_, l, acc), _ = jax.lax.scan(body, init, jnp.arange(nk))
     out = acc / jnp.where(l > 0, l, 1.0)[..., None]
     return out.astype(dtype).transpose(0, 3, 1, 2, 4)  # [B, cq, K, R, H]
@@ -203,9 +259,10 @@ def _segments(mask_BxTxT):
   return jnp.where(real_BxT, first_BxT + 1, 0)
 
 
-def splash_attention(q_BxTxNxH, key_BxTxKxH, val_BxTxKxH, mask_BxTxT, dtype,
+def splash_attention(q_BxTxNxH, key_BxTxKxH, val_BxTxKxH, mask, dtype,
                      interpret: bool = False):
-  """Splash kernel, causal + segment ids (self-attention, T == S)."""
+  """Splash kernel, causal + segment ids (self-attention, T == S; a `Mask`
+  there has slots 0..T-1 for both, as the model's training forward)."""
   if not interpret and jax.default_backend() != "tpu":
     _no_tpu()
   # pylint: disable=g-import-not-at-top
@@ -213,15 +270,18 @@ def splash_attention(q_BxTxNxH, key_BxTxKxH, val_BxTxKxH, mask_BxTxT, dtype,
       splash_attention_kernel as sk, splash_attention_mask as sm)
   b, t, n, h = q_BxTxNxH.shape
   tp = -(-t // _SPLASH_BLOCK) * _SPLASH_BLOCK
-  seg_BxT = _pad_to(_segments(mask_BxTxT), 1, tp)
+  # Padding queries (segment 0) attend padding keys here, not in the
+  # reference: rows no loss reads, and no real query reads those keys.
+  seg_BxT = _pad_to(mask.q_seg_BxT.astype(jnp.int32) if isinstance(mask, Mask)
+                    else _segments(mask), 1, tp)
 
   def heads_first(x):  # [B, T, *, H] -> [B, *, Tp, H]
     return _pad_to(x.astype(dtype), 1, tp).transpose(0, 2, 1, 3)
 
   q = heads_first(q_BxTxNxH / math.sqrt(h))
   k, v = heads_first(key_BxTxKxH), heads_first(val_BxTxKxH)
-  mask = sm.MultiHeadMask([sm.CausalMask((tp, tp))] * n)
-  kernel = sk.make_splash_mha(mask, head_shards=1, q_seq_shards=1,
+  causal = sm.MultiHeadMask([sm.CausalMask((tp, tp))] * n)
+  kernel = sk.make_splash_mha(causal, head_shards=1, q_seq_shards=1,
                               interpret=interpret)
 
   def one(q_NxTxH, k_KxTxH, v_KxTxH, seg_T):

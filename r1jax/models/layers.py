@@ -77,9 +77,10 @@ class Attention(nn.Module):
   cfg: "object"
 
   @nn.compact
-  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv=None,
+  def __call__(self, x_BxTxD, positions_BxT, mask, kv=None,
                cache_index=None):
-    """`kv`: this layer's cache {"k", "v": [B, K, S, H]} or None; the T new
+    """`mask`: an attention.Mask (or dense [B, T, S] bool). `kv`: this
+    layer's cache {"k", "v": [B, K, S, H]} or None; the T new
     keys/values are written at slots cache_index.. and returned updated."""
     c = self.cfg
     d, n, k, h = c.embed_dim, c.num_heads, c.num_kv_heads, c.head_dim
@@ -105,7 +106,7 @@ class Attention(nn.Module):
     key = apply_rope(key, positions_BxT, inv_freq)
 
     if kv is None:  # training / no cache: keys are the T new tokens
-      out = attend(q, key, val, mask_BxTxS, "BSKH", c.dtype,
+      out = attend(q, key, val, mask, "BSKH", c.dtype,
                    impl=c.attention, chunk=c.attention_chunk)
       new_kv = None
     else:
@@ -119,7 +120,7 @@ class Attention(nn.Module):
           (0, 0, cache_index, 0)), names)
                 for name, new in (("k", key), ("v", val))}
       key, val = new_kv["k"], new_kv["v"]
-      out = attend(q, key, val, mask_BxTxS, "BKSH", c.dtype,
+      out = attend(q, key, val, mask, "BKSH", c.dtype,
                    impl=c.attention, chunk=c.attention_chunk)
     out = constrain(out, ("act_batch", "act_len", "act_heads", None))
     # One (N*H) contraction: with two contracting dims XLA:CPU transposed
@@ -129,7 +130,7 @@ class Attention(nn.Module):
     return out.reshape(b, t, n * h) @ wo_flat, new_kv
 
 
-def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
+def attend(q_BxTxNxH, key, val, mask, kv_layout: str, dtype,
            impl: str = "xla", chunk: int = 512):
   """Grouped-query softmax attention -> [B, T, N, H].
 
@@ -142,12 +143,13 @@ def attend(q_BxTxNxH, key, val, mask_BxTxS, kv_layout: str, dtype,
   k = key.shape[kv_layout.index("K")]
   q_BxTxKxRxH = q_BxTxNxH.reshape(b, t, k, n // k, h)
   if t == 1 and kv_layout == "BKSH":
-    return attend_decode(q_BxTxKxRxH[:, 0], key, val, mask_BxTxS[:, 0],
-                         dtype).reshape(b, 1, n, h)
+    return attend_decode(q_BxTxKxRxH[:, 0], key, val,
+                         attention.dense(mask)[:, 0], dtype).reshape(b, 1, n,
+                                                                    h)
   # T > 1 (training, prefill): the implementation config.model.attention
   # names (models/attention.py; "xla" is the full-scores reference).
-  return attention.attend(impl, chunk, q_BxTxNxH, key, val, mask_BxTxS,
-                          kv_layout, dtype)
+  return attention.attend(impl, chunk, q_BxTxNxH, key, val, mask, kv_layout,
+                          dtype)
 
 
 def attend_decode(q_BxKxRxH, k_BxKxSxH, v_BxKxSxH, mask_BxS, dtype):

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from r1jax.models import layers
 from r1jax.models.attention import IMPLS as ATTENTION_IMPLS
+from r1jax.models.attention import Mask
 from r1jax import sharding
 from r1jax.sharding import constrain
 
@@ -118,25 +119,18 @@ def cache_logical_axes(cfg: ModelConfig) -> dict[str, Any]:
           "segment_ids": ("cache_batch", "cache_len"), "index": ()}
 
 
-def attention_mask(q_seg_BxT, k_seg_BxS, q_slot_T, k_slot_S):
-  """Causal (by slot) and same-non-padding-segment mask, [B, T, S]."""
-  causal_TxS = q_slot_T[:, None] >= k_slot_S[None, :]
-  same = q_seg_BxT[:, :, None] == k_seg_BxS[:, None, :]
-  return causal_TxS[None] & same & (k_seg_BxS != 0)[:, None, :]
-
-
 class Block(nn.Module):
   """Pre-norm attention + SwiGLU block; scanned over layers in training."""
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x_BxTxD, positions_BxT, mask_BxTxS, kv=None,
+  def __call__(self, x_BxTxD, positions_BxT, mask, kv=None,
                cache_index=None):
-    """-> (x, this layer's updated cache or None)."""
+    """-> (x, this layer's updated cache or None); `mask`: attention.Mask."""
     c = self.cfg
     h, new_kv = layers.Attention(c, name="attn")(
         layers.RMSNorm(c, name="input_norm")(x_BxTxD), positions_BxT,
-        mask_BxTxS, kv, cache_index)
+        mask, kv, cache_index)
     x = x_BxTxD + h
     x = x + layers.Mlp(c, name="mlp")(layers.RMSNorm(c, name="post_norm")(x))
     x = constrain(x, ("act_batch", "act_len", "act_embed"))
@@ -192,12 +186,12 @@ class Transformer(nn.Module):
       return forward_cached(self.variables["params"], c, tokens_BxT,
                             positions_BxT, segment_ids_BxT, cache, num_logits)
     slot_T = jnp.arange(t, dtype=jnp.int32)
-    mask_BxTxS = attention_mask(segment_ids_BxT, segment_ids_BxT, slot_T,
-                                slot_T)
+    # Factors, not the [B, T, T] mask: see attention.py.
+    mask = Mask(segment_ids_BxT, segment_ids_BxT, slot_T, slot_T)
     embedding = layers.param(self, "embedding", (c.vocab_size, c.embed_dim),
                              ("vocab", "embed"))
     x, _ = _block_stack(c)(c, name="layers")(
-        _embed(embedding, tokens_BxT, c), positions_BxT, mask_BxTxS)
+        _embed(embedding, tokens_BxT, c), positions_BxT, mask)
     x = layers.RMSNorm(c, name="final_norm")(x)
     if num_logits:
       x = x[:, -num_logits:]
@@ -326,11 +320,11 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
   index = cache["index"]
   k_seg = jax.lax.dynamic_update_slice(
       cache["segment_ids"], segment_ids_BxT.astype(jnp.int32), (0, index))
-  mask_BxTxS = attention_mask(
-      segment_ids_BxT, k_seg, index + jnp.arange(t, dtype=jnp.int32),
-      jnp.arange(k_seg.shape[1], dtype=jnp.int32))
+  mask = Mask(segment_ids_BxT.astype(jnp.int32), k_seg,
+              index + jnp.arange(t, dtype=jnp.int32),
+              jnp.arange(k_seg.shape[1], dtype=jnp.int32))
   x, new_layers = cached_layers(params, cfg, tokens_BxT, positions_BxT,
-                                mask_BxTxS, cache["layers"], index)
+                                mask, cache["layers"], index)
   if num_logits:
     x = x[:, -num_logits:]
   return output_logits(params, cfg, x), {
@@ -338,14 +332,14 @@ def forward_cached(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
 
 
 def cached_layers(params, cfg: ModelConfig, tokens_BxT, positions_BxT,
-                  mask_BxTxS, kv_layers, index):
+                  mask, kv_layers, index):
   """Embedding, the layers over their caches (new tokens written at slot
   `index`) and the final norm -> (x_BxTxD, updated per-layer caches)."""
   x = _embed(params["embedding"], tokens_BxT, cfg)
   new_layers = []
   for layer_params, kv in zip(_layers(params, cfg), kv_layers):
     x, kv = Block(cfg).apply({"params": layer_params}, x, positions_BxT,
-                             mask_BxTxS, kv, index)
+                             mask, kv, index)
     new_layers.append(kv)
   x = layers.RMSNorm(cfg).apply({"params": params["final_norm"]}, x)
   return x, tuple(new_layers)

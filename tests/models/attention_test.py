@@ -9,7 +9,7 @@ import pytest
 from r1jax import sharding as shd
 from r1jax.models import Transformer, get_preset, init_params
 from r1jax.models import attention
-from r1jax.models.transformer import attention_mask
+from r1jax.models.attention import Mask, attention_mask
 
 B, T, N, K, H = 2, 13, 4, 2, 8
 # Row 0: left padding then two documents; row 1: three documents then one
@@ -48,13 +48,18 @@ def _check(impl, want, got, valid_BxT, atol):
                                err_msg=f"{impl} d{name}")
 
 
+@pytest.mark.parametrize("factored", [False, True], ids=["dense", "Mask"])
 @pytest.mark.parametrize("impl", ["dot_product", "chunked", "splash"])
-def test_training_layout_matches_xla(impl):
+def test_training_layout_matches_xla(impl, factored):
+  """`factored`: the mask as the model passes it (attention.Mask, never
+  the [B, T, S] array for chunked and splash); the reference is dense."""
   q, k, v, w = _inputs(T)
   slot = jnp.arange(T)
-  mask = attention_mask(jnp.asarray(SEG), jnp.asarray(SEG), slot, slot)
+  dense = attention_mask(jnp.asarray(SEG), jnp.asarray(SEG), slot, slot)
   valid = SEG != 0
-  want = _loss_and_grads("xla", q, k, v, w, mask, "BSKH", valid)
+  want = _loss_and_grads("xla", q, k, v, w, dense, "BSKH", valid)
+  mask = Mask(jnp.asarray(SEG), jnp.asarray(SEG), slot, slot) if factored \
+      else dense
   if impl == "splash":
     # A TPU kernel: here in Pallas interpret mode, per device over a 2x4
     # mesh (rows split over "data"), as under the trainers' sharding.
@@ -67,8 +72,9 @@ def test_training_layout_matches_xla(impl):
   _check(impl, want, got, valid, atol=2e-5)
 
 
+@pytest.mark.parametrize("factored", [False, True], ids=["dense", "Mask"])
 @pytest.mark.parametrize("impl", ["dot_product", "chunked"])
-def test_cache_layout_matches_xla(impl):
+def test_cache_layout_matches_xla(impl, factored):
   """Prefill of T tokens at slot 5 of an 22-slot cache ([B, K, S, H])."""
   s, index = 22, 5
   q, k, v, w = _inputs(s, seed=1)
@@ -79,11 +85,13 @@ def test_cache_layout_matches_xla(impl):
   k_seg[0, index:index + T] = np.where(SEG[0] > 0, SEG[0] + 1, 0)
   k_seg[1, index:index + T] = SEG[1]
   q_seg = k_seg[:, index:index + T]
-  mask = attention_mask(jnp.asarray(q_seg), jnp.asarray(k_seg),
-                        index + jnp.arange(T), jnp.arange(s))
+  factors = Mask(jnp.asarray(q_seg), jnp.asarray(k_seg),
+                 index + jnp.arange(T), jnp.arange(s))
   valid = q_seg != 0
-  want = _loss_and_grads("xla", q, k, v, w, mask, "BKSH", valid)
-  got = _loss_and_grads(impl, q, k, v, w, mask, "BKSH", valid)
+  want = _loss_and_grads("xla", q, k, v, w, factors.dense(), "BKSH", valid)
+  got = _loss_and_grads(impl, q, k, v, w,
+                        factors if factored else factors.dense(), "BKSH",
+                        valid)
   _check(impl, want, got, valid, atol=2e-5)
 
 
@@ -137,6 +145,21 @@ def test_chunked_memory_is_linear_in_length():
   xla = temp_bytes("xla")
   assert xla >= 4 * t * t * 4  # N heads x T x S float32
   assert temp_bytes("chunked") * 10 < xla  # 49 MiB vs 1025 MiB measured
+
+
+def test_model_never_builds_the_full_mask():
+  """The model's forward at T = 4096 with chunked attention (compiled, not
+  run): no [B, T, T] bool anywhere in the program (16 MiB per row here, 1
+  GiB at 32k tokens); the model passes attention.Mask's factors."""
+  t = 4096
+  cfg = get_preset("tiny").replace(attention="chunked", attention_chunk=512)
+  params = jax.eval_shape(lambda: nn.unbox(init_params(cfg,
+                                                       jax.random.key(0))))
+  tokens = jax.ShapeDtypeStruct((1, t), jnp.int32)
+  fwd = lambda p, x: Transformer(cfg).apply({"params": p}, x, num_logits=1)
+  hlo = jax.jit(fwd).lower(params, tokens).compile().as_text()
+  assert "pred[1,512,512]" in hlo  # one block's mask
+  assert f"pred[1,{t},{t}]" not in hlo
 
 
 def test_bad_choices_name_the_config_field():
