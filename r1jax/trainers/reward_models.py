@@ -93,14 +93,17 @@ def load(c, mesh, rules, tok: tok_lib.Tokenizer, budget: int
     cfg, p, stats = rm_stage.load_reward_model(
         b.init_from, mesh, rules, dtype=dtype, param_dtype=dtype,
         remat="none")
-    if budget > cfg.max_seq_len:
+    # + 1: the EOS the RM reads its score at (model_rewards.with_eos).
+    need = budget + (tok.eos_id is not None)
+    if need > cfg.max_seq_len:
       raise ValueError(f"{field}={b.init_from!r}: max_seq_len "
-                       f"{cfg.max_seq_len} < the prompt + completion budget "
-                       f"{budget}")
+                       f"{cfg.max_seq_len} < the prompt + completion (+ EOS)"
+                       f" budget {need}")
     mean, std = ((stats["mean"], stats["std"]) if b.normalize
                  else (0.0, 1.0))
     specs.append(model_rewards.ModelRewardSpec(
-        name, cfg, b.span, float(mean), float(std), int(b.chunks)))
+        name, cfg, b.span, float(mean), float(std), int(b.chunks),
+        tok.eos_id))
     params[name] = p
   return tuple(specs), params
 

@@ -336,3 +336,52 @@ def test_r1_defaults_and_units():
 def test_config_errors_name_the_field(override, field):
   with pytest.raises(ValueError, match=field.replace(".", r"\.")):
     rm.validate(tiny_config(**override))
+
+
+def test_rl_reads_the_rm_where_the_stage_trained_it(two_steps):
+  """The RM inside RL (reward_models.load -> model_rewards) scores a
+  rollout as the stage scores (prompt, response) text: the stage appends
+  EOS to every response, so a completion stopped by `</answer>` (R1-Zero's
+  stop token) gets one, and one that ended in EOS keeps its one. Before,
+  the RM read such completions at `</answer>`, a position it never
+  trained on (the RM demo's RL then lowered the rule-checked accuracy)."""
+  # pylint: disable=g-import-not-at-top
+  from configs import r1_zero
+  from r1jax import configlib
+  from r1jax.data import templates
+  from r1jax.rewards.device import model_rewards, vocab
+  from r1jax.sampling import left_pad
+  from r1jax.trainers import reward_models
+  c, workdir, _ = two_steps
+  tok = tok_lib.load(workdir)
+  g = r1_zero.get_config()
+  configlib.add_reward_model(g, "rm", weight=1.0, span="full")
+  g.reward_models.rm.init_from = workdir
+  mesh = shd.make_mesh((1, 1, 1), devices=jax.devices()[:1])
+  specs, params = reward_models.load(g, mesh, shd.DEFAULT_RULES, tok, 40)
+  (spec,) = specs
+  assert spec.eos_id == tok.eos_id is not None
+  # Reference: the stage's own encoding and scoring, normalised.
+  prompter = templates.make_prompter(c.data.template, tok)
+  prompt = "Compute 2 + 3."
+  texts = [" <think> 2+3=5 </think> <answer> 5 </answer>",
+           " <think> 2+3=6 </think> <answer> 6 </answer>"]
+  rows = [prefs.encode_one(tok, prompt, t, prompter=prompter, max_len=64)
+          for t in texts]
+  ids, seg = left_pad([r.tolist() for r in rows], tok.pad_id, 40)
+  raw = np.asarray(reward.scores(params["rm"], spec.cfg, ids, seg))
+  stats = rm.read_stats(workdir)
+  want = (raw - stats["mean"]) / stats["std"]
+  # The rollout: the prompt as RL encodes it; completion 0 stopped on
+  # </answer> (no EOS), completion 1 on EOS.
+  ptok, pmask = left_pad(
+      [tok_lib.encode_prompt(tok, prompter.render(prompt))], tok.pad_id, 16)
+  comp = [tok.encode(texts[0]), tok.encode(texts[1]) + [tok.eos_id]]
+  toks = np.full((2, 24), tok.pad_id, np.int32)  # real tokens first
+  mask = np.zeros((2, 24), np.int32)
+  for i, ids_ in enumerate(comp):
+    toks[i, :len(ids_)], mask[i, :len(ids_)] = ids_, 1
+  tags = vocab.Tags.from_encode(tok.encode)
+  got = np.asarray(model_rewards.model_reward(
+      params["rm"], spec, ptok, pmask, toks, mask, 2, tags))
+  np.testing.assert_allclose(got, want, atol=1e-4)

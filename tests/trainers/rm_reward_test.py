@@ -105,7 +105,8 @@ def _run(spec, mesh, steps=1):
   return jax.device_get(state["params"]), out, hlo
 
 
-RM_SPEC = model_rewards.ModelRewardSpec("rm", RM_CFG, "summary")
+RM_SPEC = model_rewards.ModelRewardSpec("rm", RM_CFG, "summary",
+                                        eos_id=testing.EOS)
 
 
 @pytest.fixture(scope="module")

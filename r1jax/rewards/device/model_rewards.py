@@ -10,6 +10,13 @@ can change the score; a response without `</think>` is all summary (what
 a user would read). Scores are normalised with the statistics the
 `reward_model` stage stored (`reward_stats.json`: mean and std of its
 held-out scores), so a weight means the same across reward models.
+The RM reads its score where the `reward_model` stage trained it to: at the
+EOS token that stage appends to every response, so a completion that
+stopped on another stop token (R1-Zero's `</answer>`) or at the length
+limit gets one appended here (`eos_id`). Without it the RM read the score at
+`</answer>`, a position it was never trained on: measured on the RM demo,
+its scores of 12 rollouts spanned 0.33..0.45 there against -1.6..1.1 at
+the EOS, and RL with it lowered the rule-checked accuracy.
 
 The same function runs inside the one-program RL step (device rewards) and
 as a small jitted program after the rollout (host rewards).
@@ -36,6 +43,7 @@ class ModelRewardSpec:
   mean: float = 0.0  # subtracted from the raw score
   std: float = 1.0  # divides it
   chunks: int = 1  # RM forwards per step (rows split; less memory)
+  eos_id: int | None = None  # appended where a completion lacks it
 
   def __post_init__(self):
     if self.span not in SPANS:
@@ -68,10 +76,30 @@ def sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group: int):
   return tokens, seg, pos
 
 
+def with_eos(tokens_BxM, mask_BxM, eos_id: int):
+  """(tokens, mask) [B, M + 1]: each completion (real tokens first, as the
+  sampler returns them) ending in `eos_id`, appended after its last real
+  token unless that token is already EOS."""
+  b, m = tokens_BxM.shape
+  mask_BxM = mask_BxM.astype(jnp.int32)
+  tokens = jnp.concatenate(
+      [tokens_BxM, jnp.full((b, 1), eos_id, tokens_BxM.dtype)], axis=1)
+  mask = jnp.concatenate([mask_BxM, jnp.zeros((b, 1), jnp.int32)], axis=1)
+  n_B = mask_BxM.sum(axis=1)
+  rows = jnp.arange(b)
+  ends_eos = (n_B > 0) & (tokens[rows, jnp.maximum(n_B - 1, 0)] == eos_id)
+  tokens = tokens.at[rows, n_B].set(
+      jnp.where(ends_eos, tokens[rows, n_B], eos_id).astype(tokens.dtype))
+  mask = mask.at[rows, n_B].set(jnp.where(ends_eos, mask[rows, n_B], 1))
+  return tokens, mask
+
+
 def inputs(spec: ModelRewardSpec, prompts_PxT, pmask_PxT, tokens_BxM,
            mask_BxM, group: int, tags: vocab.Tags):
-  """(tokens, segment ids, positions) [B, T + M]: each row's prompt and
-  the part of its completion the RM reads."""
+  """(tokens, segment ids, positions) [B, T + M (+ 1 with an eos_id)]: each
+  row's prompt and the part of its completion the RM reads."""
+  if spec.eos_id is not None:
+    tokens_BxM, mask_BxM = with_eos(tokens_BxM, mask_BxM, spec.eos_id)
   if spec.span == "summary":
     mask_BxM = summary_mask(tokens_BxM, mask_BxM, tags)
   return sequences(prompts_PxT, pmask_PxT, tokens_BxM, mask_BxM, group)
