@@ -52,11 +52,15 @@ from experiments.distill_vs_rl import eval_cfg, per_problem  # the same eval
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Per variant (ours): problems the base samples (k each) for preferences;
-# RM optimizer updates (32 pairs each); GRPO steps; held-out problems.
+# RM optimizer updates (32 pairs each); GRPO steps (each 16 prompts x 8
+# rollouts, one optimizer update); held-out problems. The GRPO steps are
+# few on purpose: the rule-checked accuracy rises with the RM reward for
+# about 20 steps and then falls while the RM reward keeps rising
+# (over-optimisation of a learned reward; measured, README).
 VARIANTS = {
-    "cpu": dict(pref_prompts=4096, k=8, rm_steps=200, rl_steps=40,
+    "cpu": dict(pref_prompts=4096, k=8, rm_steps=200, rl_steps=20,
                 heldout=128),
-    "short": dict(pref_prompts=2048, k=8, rm_steps=100, rl_steps=30,
+    "short": dict(pref_prompts=2048, k=8, rm_steps=100, rl_steps=12,
                   heldout=128),
 }
 EVAL_K = 8
