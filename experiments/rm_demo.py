@@ -22,7 +22,8 @@ r"""A reward model you can watch, on a CPU: learned preferences that pay.
    - rm_format: the RM plus the format reward, R1's reward for general
      prompts (Reward_general = reward model + format [R1v2 3.1]).
    If the RM had learned a shortcut, the RM reward rises while the
-   accuracy falls: that is reward hacking, and the rm_only arm shows it.
+   accuracy falls: that is reward hacking. Past ~20 GRPO steps both arms
+   show it (40 steps, measured in the README); VARIANTS stop before.
 5. EVAL (`eval` stage) of the base and each arm on the same held-out
    problems: pass@1 over k samples at T 0.6 / top-p 0.95, with each gain's
    paired standard error.
