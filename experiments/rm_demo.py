@@ -53,22 +53,23 @@ from experiments.distill_vs_rl import eval_cfg, per_problem  # the same eval
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Per variant (ours): problems the base samples (k each) for preferences;
+# wrong samples per problem that get a pair (each against a correct one);
 # RM optimizer updates (32 pairs each); GRPO steps (each 16 prompts x 8
 # rollouts, one optimizer update); held-out problems. The GRPO steps are
 # few on purpose: the rule-checked accuracy rises with the RM reward for
-# about 20 steps and then falls while the RM reward keeps rising
-# (over-optimisation of a learned reward; measured, README).
+# about 20 steps (cpu; about 8 on the short variant's 2-operation base) and
+# then falls while the RM reward keeps rising (over-optimisation of a
+# learned reward; measured, README). `short` is the test's
+# (tests/trainers/demo_test.py, on the demo test's base).
 VARIANTS = {
-    "cpu": dict(pref_prompts=4096, k=8, rm_steps=200, rl_steps=20,
-                heldout=128),
-    "short": dict(pref_prompts=2048, k=8, rm_steps=100, rl_steps=12,
-                  heldout=128),
+    "cpu": dict(pref_prompts=4096, k=8, pairs_per_problem=2, rm_steps=200,
+                rl_steps=20, heldout=128),
+    "short": dict(pref_prompts=2048, k=8, pairs_per_problem=3,
+                  rm_steps=100, rl_steps=8, heldout=128),
 }
 EVAL_K = 8
 ARMS = {"rm_only": "the reward model alone",
         "rm_format": "reward model + format (R1's general reward)"}
-# Wrong samples per problem that get a pair (each against a correct one).
-PAIRS_PER_PROBLEM = 2
 
 
 def demo_config(variant: str, seed: int):
@@ -93,9 +94,10 @@ def generate_cfg(d, base: str, v: dict, seed: int):
   return c
 
 
-def pairs(generations: str) -> tuple[list[dict], dict]:
-  """(pairs, counts) from generations.jsonl: per problem, up to two wrong
-  samples, each against the correct sample closest to it in length.
+def pairs(generations: str, per_problem: int) -> tuple[list[dict], dict]:
+  """(pairs, counts) from generations.jsonl: per problem, up to
+  `per_problem` wrong samples, each against the correct sample closest to
+  it in length.
 
   Length-matched on purpose: pairing the shortest correct sample with a
   wrong one (the "concise" preference) taught the RM that shorter is
@@ -114,7 +116,7 @@ def pairs(generations: str) -> tuple[list[dict], dict]:
     if not right or not wrong:
       continue
     counts["with_both"] += 1
-    for w in wrong[:PAIRS_PER_PROBLEM]:
+    for w in wrong[:per_problem]:
       best = min(right, key=lambda r: (abs(r["length"] - w["length"]),
                                        r["sample"]))
       out.append({"prompt": best["prompt"], "chosen": best["completion"],
@@ -186,7 +188,8 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
   gen_dir = os.path.join(workdir, "samples")
   if not os.path.exists(os.path.join(gen_dir, "generations.jsonl")):
     generate.run(generate_cfg(d, base, v, seed), gen_dir)
-  prefs, counts = pairs(os.path.join(gen_dir, "generations.jsonl"))
+  prefs, counts = pairs(os.path.join(gen_dir, "generations.jsonl"),
+                       v["pairs_per_problem"])
   pref_file = os.path.join(workdir, "preferences.jsonl")
   with open(pref_file, "w", encoding="utf-8") as f:
     f.writelines(json.dumps(p) + "\n" for p in prefs)

@@ -3,7 +3,10 @@ on 2 cores): GRPO must beat the pretrained base model on the same held-out
 prompts by far more than the evaluation noise, and a second run must reuse
 the cached base model. Then the demo's model teaches a smaller student
 (experiments/distill_vs_rl.py, shortened): SFT on its rejection-sampled
-traces and on-policy distillation must both beat the student's base."""
+traces and on-policy distillation must both beat the student's base. And
+the demo's base learns a reward model from its own samples
+(experiments/rm_demo.py, shortened): GRPO with that RM as the reward must
+raise both the RM reward and the rule-checked held-out accuracy."""
 import json
 import os
 import subprocess
@@ -83,6 +86,29 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
   assert res["onpolicy"]["gain_in_stderr"] > 3, res
   assert res["teacher"]["pass@1"] > res["student_base"]["pass@1"], res
   assert os.path.getsize(os.path.join(out, "distill.png")) > 0
+
+  # A reward model from the demo's base, then GRPO with it as the reward
+  # (rm_demo.py, short: 2,048 problems x 8 samples, 100 RM updates, 8 RL
+  # steps; the rule-checked accuracy is a metric, never rewarded).
+  rm_out = str(tmp_path / "rm")
+  r = subprocess.run(
+      [sys.executable, "experiments/rm_demo.py", f"--workdir={rm_out}",
+       f"--base={workdir}", "--variant=short", "--arms=rm_format"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
+  with open(os.path.join(rm_out, "rm_demo.json")) as f:
+    res = json.load(f)
+  g = res["arms"]["rm_format"]
+  # Measured (seed 0, a base of held-out pass@1 0.395): RM held-out
+  # pairwise accuracy 0.848 (4,435 pairs); RM reward -0.05 -> +0.21 (first
+  # -> last 5 RL steps); held-out pass@1 0.395 -> 0.478, +0.083 = 3.8
+  # paired s.e. (the same 128 problems x 8). An RM that learned nothing
+  # scores pairs near 0.5; a hacked one raises its reward while the
+  # held-out accuracy falls (30 RL steps here: -1.4 s.e.).
+  assert res["rm_heldout_accuracy"] >= 0.8, res
+  assert g["reward_rm"][1] - g["reward_rm"][0] > 0.1, g
+  assert g["eval_gain_in_stderr"] > 2, g
+  assert os.path.getsize(os.path.join(rm_out, "rm_demo.png")) > 0
 
   # Another seed in the same workdir: refused before anything runs (the
   # cached base and the RL run were made with seed 0), naming the fields.

@@ -80,7 +80,7 @@ def with_eos(tokens_BxM, mask_BxM, eos_id: int):
   """(tokens, mask) [B, M + 1]: each completion (real tokens first, as the
   sampler returns them) ending in `eos_id`, appended after its last real
   token unless that token is already EOS."""
-  b, m = tokens_BxM.shape
+  b = tokens_BxM.shape[0]
   mask_BxM = mask_BxM.astype(jnp.int32)
   tokens = jnp.concatenate(
       [tokens_BxM, jnp.full((b, 1), eos_id, tokens_BxM.dtype)], axis=1)
