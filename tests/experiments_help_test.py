@@ -49,6 +49,8 @@ def test_reward_ablation_lists_every_arm_and_default():
     ("experiments/rm_demo.py",
      ["--base", "(default: cpu)", "(default: rm_only,rm_format)",
       "(default: 0)", "R1's general reward", "reward hacking"]),
+    ("experiments/pipeline_seeds.py",
+     ["workdirs", "--out", "--bench", "seeds.md", "one line per seed"]),
     ("experiments/benchmarks/rm_memory.py",
      ["(default: qwen2.5-1.5b qwen2.5-7b llama-3.1-8b)", "(default 64)",
       "(default 4096)", "memory_analysis"]),

@@ -362,3 +362,24 @@ def test_mini_misspelled_hand_off_fails_naming_the_field():
       "must name a stage that runs earlier: no stage 'rejectoin'; did you "
       "mean 'rejection'?")):
     pipeline.validate(c)
+
+
+def test_mini_seed_reaches_every_stage_and_its_key():
+  c = r1.get_config("mini")
+  before = {step.field: pipeline.key(step, "") for step in pipeline.plan(c)
+            if not step.is_eval}
+  c.seed = 1
+  s = c.stages
+  for name in MINI:
+    assert s[name].seed == 1, name
+  assert s.base.data.seed == s.cold_start.data.seed == s.sft.data.seed == 1
+  # The problem streams do not move with the seed: both seeds are scored
+  # on the same held-out problems and train on the same RL prompts.
+  assert s.r1_zero.data.seed == s.reasoning_rl.data.seed == 0
+  e = [step.config for step in pipeline.plan(c) if step.is_eval][0]
+  assert e.evals.multilingual_arithmetic.task_seed == 1 and e.seed == 0
+  after = {step.field: pipeline.key(step, "") for step in pipeline.plan(c)
+           if not step.is_eval}
+  # Every stage's marker key changes: a finished seed-0 stage is rerun.
+  assert all(before[f] != after[f] for f in before), (before, after)
+  pipeline.validate(c)

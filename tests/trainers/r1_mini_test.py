@@ -116,3 +116,29 @@ def test_rerun_skips_finished_stages(chain):
   assert out["ran"] == [] and len(out["skipped"]) == len(STAGES) + 4
   assert markers == {n: pipeline.read_marker(os.path.join(root, n))
                      for n in STAGES}
+
+
+def test_seeds_report_reads_the_chain_results(chain, tmp_path):
+  """experiments/pipeline_seeds.py on the chain's own results.json and on
+  a copy posing as seed 1 (its pass@1 values shifted): per-seed values
+  and means come from each file, stages in the chain's order."""
+  from experiments import pipeline_seeds  # pylint: disable=g-import-not-at-top
+  _, root, _ = chain
+  res = json.load(open(os.path.join(root, "results.json")))
+  other = json.loads(json.dumps(res))
+  other["config"]["seed"] = 1
+  for m in other["evals"].values():
+    m[TASK]["pass@1"] += 0.25
+  os.makedirs(tmp_path / "s1")
+  with open(tmp_path / "s1" / "results.json", "w") as f:
+    json.dump(other, f)
+  rows = pipeline_seeds.main([root, str(tmp_path / "s1"),
+                              f"--out={tmp_path / 'out'}"])
+  assert list(rows) == EVALUATED
+  for name in EVALUATED:
+    p = res["evals"][name][TASK]["pass@1"]
+    assert rows[name]["pass@1"] == pytest.approx([p, p + 0.25])
+    assert rows[name]["readable"] == [res["evals"][name][TASK]["readable"]] * 2
+  md = open(tmp_path / "out" / "seeds.md").read()
+  assert md.startswith("Seeds (one workdir each): 0, 1.")
+  assert os.path.getsize(tmp_path / "out" / "seeds.png") > 0
