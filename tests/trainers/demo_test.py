@@ -18,14 +18,17 @@ from r1jax.trainers import demo
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
-def _main(args):
-  # One CPU device, as the README command runs (conftest asks for 8).
+def _run(args, timeout):
+  # One CPU device, as the README commands run (conftest asks for 8).
   flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
                    if "xla_force_host_platform_device_count" not in f)
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
-  return subprocess.run([sys.executable, "-m", "r1jax.main", *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=900)
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def _main(args):
+  return _run(["-m", "r1jax.main", *args], 900)
 
 
 def test_short_demo_learns_and_reuses_its_base(tmp_path):
@@ -66,13 +69,9 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
 
   # The demo's model teaches a 4x smaller student (distill_vs_rl.py).
   out = str(tmp_path / "distill")
-  flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                   if "xla_force_host_platform_device_count" not in f)
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
-  r = subprocess.run(
-      [sys.executable, "experiments/distill_vs_rl.py", f"--workdir={out}",
-       f"--teacher={workdir}", "--variant=short", "--arms=sft,onpolicy"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+  r = _run(["experiments/distill_vs_rl.py", f"--workdir={out}",
+            f"--teacher={workdir}", "--variant=short", "--arms=sft,onpolicy"],
+           1200)
   assert r.returncode == 0, r.stderr[-3000:]
   with open(os.path.join(out, "distill.json")) as f:
     res = json.load(f)["results"]
@@ -91,10 +90,8 @@ def test_short_demo_learns_and_reuses_its_base(tmp_path):
   # (rm_demo.py, short: 2,048 problems x 8 samples, 100 RM updates, 8 RL
   # steps; the rule-checked accuracy is a metric, never rewarded).
   rm_out = str(tmp_path / "rm")
-  r = subprocess.run(
-      [sys.executable, "experiments/rm_demo.py", f"--workdir={rm_out}",
-       f"--base={workdir}", "--variant=short", "--arms=rm_format"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+  r = _run(["experiments/rm_demo.py", f"--workdir={rm_out}",
+            f"--base={workdir}", "--variant=short", "--arms=rm_format"], 1200)
   assert r.returncode == 0, r.stderr[-3000:]
   with open(os.path.join(rm_out, "rm_demo.json")) as f:
     res = json.load(f)
