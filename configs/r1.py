@@ -56,13 +56,17 @@ validate names any piece that does not.
 `mini`: the whole chain on a 2-core CPU, no data slots (configs/r1_mini.py):
   python -m r1jax.main --config=configs/r1.py:mini --workdir=/tmp/r1mini
 base (pretraining on the `r1_base` corpus: en/de/zh arithmetic whose
-German and Chinese chains drift into English, no summary) -> r1_zero
-(R1-Zero GRPO on it) -> cold_start_data (R1-Zero's own samples, rewritten
-into the readable layout) -> cold_start (SFT of the base) -> reasoning_rl
--> rejection -> sft (of the base again) -> eval of r1_zero and of every
-R1 model on the same held-out problems (pass@1, format, readable,
-language consistency on non-English prompts: WORKDIR/results.md). No
-reward model or all-scenario RL yet.
+German and Chinese chains drift into English, no summary, and general
+requests answered helpfully half the time) -> r1_zero (R1-Zero GRPO on
+it) -> cold_start_data (R1-Zero's own samples, rewritten into the
+readable layout) -> cold_start (SFT of the base) -> reasoning_rl ->
+rejection -> general_data (the base's replies to general requests: the
+non-reasoning SFT data) -> sft (of the base again, on both) ->
+reward_model (helpfulness, Bradley-Terry on generated pairs) ->
+all_scenario_rl -> eval of r1_zero and of every R1 model on the same
+held-out problems and requests (pass@1, format, readable, language
+consistency on non-English prompts, helpfulness by a hidden gold rule:
+WORKDIR/results.md). No safety RM.
 
 Sources: [R1v1] arXiv 2501.12948v1, [R1v2] v2 (the Nature text and its
 Supplementary Information), [README] deepseek-ai/DeepSeek-R1; summarised

@@ -9,7 +9,10 @@ Stages (config.order), each in WORKDIR/<name>:
   base             pretraining on the `r1_base` corpus (r1jax/data/
                    r1_corpus.py): en/de/zh 3-operation arithmetic in the
                    R1-Zero template, German/Chinese chains drifting into
-                   English, run-on, no summary; trains the tokenizer
+                   English, run-on, no summary; 10% general requests
+                   (greet / thank / say goodbye to someone; r1jax/data/
+                   tasks/general.py), half answered helpfully; trains the
+                   tokenizer
   r1_zero          R1-Zero: GRPO from the base, accuracy + format [R1v2 2]
   cold_start_data  R1-Zero sampled at T 1.0, correct single-language
                    samples rewritten into the readable layout
@@ -18,15 +21,24 @@ Stages (config.order), each in WORKDIR/<name>:
   reasoning_rl     GRPO + language consistency [R1v2 3.2.1]
   rejection        sampling reasoning_rl: correct, single-language,
                    readable samples -> sft.jsonl [R1v2 B.3.3]
-  sft              SFT of the BASE on them [R1v2 B.3.3]
-Evaluation (config.evaluate) after r1_zero, cold_start, reasoning_rl and
-sft on the same held-out problems, into WORKDIR/results.md: pass@1,
-format, readable layout and language consistency on non-English prompts.
-Not here yet: non-reasoning SFT data, reward models, all-scenario RL.
+  general_data     the base's replies to general requests, unfiltered:
+                   the non-reasoning SFT data [R1v2 B.3.3]
+  sft              SFT of the BASE on both [R1v2 B.3.3]
+  reward_model     helpfulness RM from the base on generated pairs (a
+                   helpful reply preferred to an unhelpful one) [R1v2 3.1]
+  all_scenario_rl  GRPO from sft on reasoning + general prompts: accuracy
+                   on reasoning, the RM on general, format and language on
+                   all [R1v2 3.2.2]
+Evaluation (config.evaluate) after r1_zero, cold_start, reasoning_rl, sft
+and all_scenario_rl on the same held-out problems and requests, into
+WORKDIR/results.md: pass@1, format, readable layout and language
+consistency on non-English prompts; on general requests pass@1 is a
+hidden gold rule's helpfulness (the RM never sees the rule, only pairs).
+Not here: a safety RM.
 
 Every size is ours, chosen for minutes on 2 CPU cores; settings the paper
 gives are kept where they cost nothing (T 1.0 rollouts, clip ratio 10,
-KL 0.001, SFT from the base; not R1's 2 SFT epochs: see get_config).
+KL 0.001, SFT from the base for R1's 2 epochs).
 """
 
 import ml_collections
@@ -34,18 +46,31 @@ import ml_collections
 from configs import eval as eval_config
 from configs import generate as generate_config
 from configs import r1_zero as r1_zero_config
+from configs import reward_model as rm_config
 from configs import sft as sft_config
+from r1jax import configlib
 from r1jax import tokenizers as tok_lib
 from r1jax.data import templates
 from r1jax.trainers import pipeline
 
 TASK = "multilingual_arithmetic"
+# General (non-verifiable) requests: greet / thank / say goodbye to someone
+# (r1jax/data/tasks/general.py); a hidden gold rule only measures them.
+GENERAL = "general_chat"
 # Task knobs of every stage and of the corpus (r1_base's defaults).
 TASK_KWARGS = dict(num_ops=3, max_operand=5, allow_division=True,
                    lang="mixed")
 # Task streams: RL prompts 0, held-out evaluation 1 (left out of the
-# corpus), cold-start sampling 2, rejection sampling 3.
+# corpus), cold-start sampling 2, rejection sampling 3, general SFT data 4,
+# reward-model pairs 5. (general_chat has 144 distinct requests: its
+# held-out ones are seen in training too; what is held out is the reply.)
 EVAL_SEED, COLD_START_SEED, REJECTION_SEED = 1, 2, 3
+GENERAL_DATA_SEED, PREFERENCE_SEED = 4, 5
+# Share of the base corpus that is general requests, half answered
+# helpfully (r1_corpus.r1_base p_general / p_helpful).
+CORPUS_GENERAL = 0.1
+# Share of general requests among all-scenario RL prompts (ours).
+RL_GENERAL = 0.25
 EVAL_PROMPTS = 128
 # r1_base responses are ~60 tokens (max ~180); the readable layout ~110.
 MAX_NEW_TOKENS = 192
@@ -66,8 +91,12 @@ def _base() -> ml_collections.ConfigDict:
   c.data.corpus = "r1_base"
   c.data.corpus_kwargs = ml_collections.ConfigDict(dict(
       num_docs=8000, seed=100, exclude_seed=EVAL_SEED,
-      exclude_count=EVAL_PROMPTS, **TASK_KWARGS))
+      exclude_count=EVAL_PROMPTS, p_general=CORPUS_GENERAL, **TASK_KWARGS))
   c.data.batch_size = 8
+  # 1,024 pieces (768 before the general requests joined the corpus: with
+  # them, 768 pieces cut the longest R1-Zero prompt into 75 tokens, 1,024
+  # into 40; measured on the tokenizer this stage trains).
+  c.vocab_size = 1024
   c.checkpoint.every = -1  # the final checkpoint only
   c.checkpoint.keep = 1
   c.log.every = 50
@@ -98,15 +127,17 @@ def _grpo(init_from: str, template: str) -> ml_collections.ConfigDict:
 
 
 def _cold_start_data() -> ml_collections.ConfigDict:
-  """R1-Zero's samples at T 1.0 -> readable r1_chat SFT rows: 1,024
-  prompts x 4 keep ~350 (~90% English: the language filter rejects most
-  German and Chinese chains), at most 2 per prompt."""
+  """R1-Zero's samples at T 1.0 -> readable r1_chat SFT rows: 4,096
+  prompts x 4 keep ~1,400 (~90% English: the language filter rejects most
+  German and Chinese chains), at most 2 per prompt. 1,024 prompts (~370
+  rows) left the cold-start model at pass@1 0.26 and the final one 0.23
+  below R1-Zero (seed 0; README "R1 mini")."""
   c = generate_config.get_config("cold_start")
   c.init_from = "@r1_zero"
   e = c.prompts
   e.loader_kwargs.update(TASK_KWARGS)
   e.task_seed = COLD_START_SEED
-  e.task_count = 1024
+  e.task_count = 4096
   e.n = 4
   e.max_new_tokens = MAX_NEW_TOKENS
   c.max_per_prompt = 2
@@ -157,7 +188,8 @@ def _rejection() -> ml_collections.ConfigDict:
   e.loader_kwargs.update(TASK_KWARGS)
   e.template = "r1_chat"
   e.task_seed = REJECTION_SEED
-  e.task_count = 768
+  # ~2,100 kept rows for the final SFT (768 prompts kept ~400).
+  e.task_count = 3072
   e.n = 4
   e.temperature, e.top_p = 0.6, 0.95
   e.max_new_tokens = MAX_NEW_TOKENS
@@ -167,16 +199,87 @@ def _rejection() -> ml_collections.ConfigDict:
   return c
 
 
+def _general_data() -> ml_collections.ConfigDict:
+  """R1's non-reasoning SFT data [R1v2 B.3.3] in miniature: the base's own
+  replies to general requests (T 1.0, 2 per request), helpful or not (no
+  gold filter: SFT data of mixed quality, which the reward model's RL
+  stage then improves on), in r1_chat markup."""
+  c = generate_config.get_config(GENERAL)
+  c.init_from = "@base"
+  e = c.prompts
+  e.task_seed = GENERAL_DATA_SEED
+  e.task_count = 384
+  e.n = 2
+  e.temperature, e.top_p = 1.0, 1.0
+  e.max_new_tokens = 64
+  # No `correct` (the gold rule) and no dedupe (most helpful replies to a
+  # request are the same text: dedupe would keep the unhelpful ones).
+  c.filters = ("length", "trim_after_answer")
+  c.max_per_prompt = 2
+  c.target.template = "r1_chat"
+  return c
+
+
+def _reward_model() -> ml_collections.ConfigDict:
+  """The helpfulness RM [R1v2 3.1] in miniature: Bradley-Terry from the
+  base on generated pairs (a helpful reply preferred to an unhelpful one;
+  r1jax/data/tasks/general.py), each the text after `</think>` as the RL
+  stage's RM reads it (span 'summary'), prompts in r1_chat."""
+  c = rm_config.get_config("pairwise")
+  c.init_from = "@base"
+  c.data.synthetic = GENERAL
+  c.data.synthetic_kwargs = ml_collections.ConfigDict(dict(
+      num_prompts=2048, seed=PREFERENCE_SEED, summary_only=True))
+  c.data.template = "r1_chat"
+  c.data.eval_fraction = 0.1  # whole requests held out (by prompt hash)
+  c.data.batch_size = 32
+  c.data.seq_len = MAX_PROMPT_LEN + 64
+  c.optim.lr = 3e-4  # experiments/rm_demo.py's
+  c.optim.warmup_steps = 20
+  c.epochs = 0.0
+  c.steps = 100
+  c.checkpoint.every = -1
+  c.checkpoint.keep = 1
+  return c
+
+
+def _all_scenario_rl() -> ml_collections.ConfigDict:
+  """[R1v2 3.2.2]: reasoning and general prompts (`all_scenarios`), the
+  accuracy reward on reasoning prompts, the helpfulness RM on general ones
+  (span 'summary'), format and language on all; T 0.7, clip ratio 10."""
+  c = _grpo("@sft", "r1_chat")
+  c.data.task = "all_scenarios"
+  c.data.task_kwargs = ml_collections.ConfigDict(dict(
+      TASK_KWARGS, general_frac=RL_GENERAL))
+  c.rl.host_rewards = True
+  c.rl.num_prompts = 8
+  c.rl.temperature = 0.7  # [R1v2 3.2.2]
+  c.rewards.language = 1.0
+  c.reward_scope.accuracy.sources = "reasoning"
+  # From the first step (R1: the last 400 of 1,700; this stage is short).
+  configlib.add_reward_model(c, "helpfulness", weight=1.0, span="summary",
+                             sources="general")
+  c.reward_models.helpfulness.init_from = "@reward_model"
+  c.reward_report = ("accuracy", "format", "language")
+  c.loss.eps_low = c.loss.eps_high = 10.0
+  c.steps = 30
+  return c
+
+
 def _evaluate() -> ml_collections.ConfigDict:
   """Held-out problems (stream 1, left out of the corpus), k=4 at R1's
   T 0.6 / top-p 0.95, in the R1 stages' r1_chat markup."""
-  c = eval_config.get_config(f"{TASK},n=4,max_new_tokens={MAX_NEW_TOKENS}")
+  c = eval_config.get_config(
+      f"{TASK},{GENERAL},n=4,max_new_tokens={MAX_NEW_TOKENS}")
   c.model.update(FP32)
   e = c.evals[TASK]
   e.loader_kwargs.update(TASK_KWARGS)
-  e.task_count = EVAL_PROMPTS
-  e.task_seed = EVAL_SEED
-  e.template = "r1_chat"
+  for e in c.evals.values():
+    e.task_count = EVAL_PROMPTS
+    e.task_seed = EVAL_SEED
+    e.template = "r1_chat"
+  # General requests: pass@1 is the gold rule's helpfulness.
+  c.evals[GENERAL].max_new_tokens = 64
   return c
 
 
@@ -185,21 +288,28 @@ def get_config() -> ml_collections.ConfigDict:
       "base": _base(),
       "r1_zero": _grpo("@base", "r1_zero"),
       "cold_start_data": _cold_start_data(),
-      # 6 epochs: ~350 rows of a layout the base never saw (4 epochs of
-      # ~100 rows left it unable to answer: pass@1 0).
-      "cold_start": _sft("@cold_start_data/sft.jsonl", 6.0),
+      # 3 epochs of ~1,400 rows of a layout the base never saw (ours; ~100
+      # rows x 4 epochs left it unable to answer: pass@1 0; ~370 rows
+      # needed 6).
+      "cold_start": _sft("@cold_start_data/sft.jsonl", 3.0),
       "reasoning_rl": _reasoning_rl(),
       "rejection": _rejection(),
-      # R1's 2 epochs [R1v2 B.4.2] are of ~800k samples; of ~400 they left
-      # the base unable to use the layout (pass@1 0.07, readable 0.41):
-      # the cold start's 6.
-      "sft": _sft("@rejection/sft.jsonl", 6.0),
+      # R1's 2 epochs [R1v2 B.4.2], of ~2,100 rows (of ~400 they left the
+      # base unable to use the layout: pass@1 0.07, readable 0.41).
+      "general_data": _general_data(),
+      "sft": _sft("@rejection/sft.jsonl", 2.0),
+      "reward_model": _reward_model(),
+      "all_scenario_rl": _all_scenario_rl(),
   }
+  # R1's non-reasoning SFT samples [R1v2 B.3.3], after the reasoning ones.
+  stages["sft"].data.extra_files = ("@general_data/sft.jsonl",)
   # R1-Zero is evaluated in the template it was trained with.
-  zero = ml_collections.ConfigDict({"evals": {TASK: {"template": "r1_zero"}}})
+  zero = ml_collections.ConfigDict({"evals": {
+      TASK: {"template": "r1_zero"}, GENERAL: {"template": "r1_zero"}}})
   c = pipeline.make_config(
       stages, _evaluate(),
-      evaluate_after=("r1_zero", "cold_start", "reasoning_rl", "sft"),
+      evaluate_after=("r1_zero", "cold_start", "reasoning_rl", "sft",
+                      "all_scenario_rl"),
       evaluate_overrides={"r1_zero": zero})
   # Seed of every stage (ours): model init, data order, rollouts and
   # samples; each stage's seed fields are references to it, so
@@ -209,6 +319,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.seed = 0
   for s in c.stages.values():
     s.seed = c.get_ref("seed")
-    if s.stage in ("pretrain", "sft"):
-      s.data.seed = c.get_ref("seed")  # document order (RL's is a task stream)
+    if s.stage in ("pretrain", "sft", "reward_model"):
+      # Document / pair order (RL's is a task stream).
+      s.data.seed = c.get_ref("seed")
   return c

@@ -42,6 +42,7 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import tasks
 from r1jax.data.benchmarks import tables
 from r1jax.data.tasks import arithmetic
+from r1jax.data.tasks import general
 
 HH_ASSISTANT = "\n\nAssistant:"
 
@@ -223,7 +224,7 @@ def load(path, *, pairwise: bool = True, fields: Fields = Fields()
   return out
 
 
-SYNTHETIC = ("arithmetic",)
+SYNTHETIC = ("arithmetic", "general_chat")
 _SLIPS = (-10, -2, -1, 1, 2, 10)
 
 
@@ -240,44 +241,61 @@ def _worked(start: int, steps, slip_at: int = -1, slip: int = 0):
 
 
 def synthetic(task: str = "arithmetic", num_prompts: int = 2000,
-              seed: int = 0, pairwise: bool = True, num_ops: int = 2,
-              max_operand: int = 5, ops: str = "+-*"
+              seed: int = 0, pairwise: bool = True, **kwargs
               ) -> list[Pair] | list[Labelled]:
-  """Generated preferences on `tasks.arithmetic` prompts (no division;
-  chains using only `ops`): chosen works the chain out right, `<think>
-  3+4=7. 7*2=14. </think> <answer> 14 </answer>`; rejected slips once (one
-  step off by 1, 2 or 10, carried on to a wrong answer). A held-out prompt
-  is a new chain of steps seen in training, so checking steps generalises.
-  Pointwise: both responses, labelled 1 and 0."""
+  """Generated preferences, `num_prompts` pairs (pointwise: both responses
+  of each, labelled 1 and 0), by `task`:
+  - arithmetic (`_arithmetic`'s kwargs): a worked chain preferred to one
+    that slips a step;
+  - general_chat (kwargs: lang): a helpful reply to a greet / thank /
+    goodbye request preferred to an unhelpful one (tasks.general)."""
   if task not in SYNTHETIC:
     raise ValueError(f"synthetic preferences: task {task!r}; known: "
                      f"{SYNTHETIC}")
-  if not ops or set(ops) - set("+-*"):
-    raise ValueError(f"synthetic preferences: ops={ops!r}; use some of "
-                     "'+-*'")
-  t = tasks.get(task, num_ops=num_ops, max_operand=max_operand,
-                allow_division=False)
-  out, i = [], -1
-  while len(out) < num_prompts * (1 if pairwise else 2):
-    i += 1
-    # The same draws as `generate`, for the chain's steps.
-    start, steps, _ = arithmetic.make_chain(t.rng(seed, i), num_ops,
-                                            max_operand, False)
-    if any(op not in ops for op, _ in steps):
-      continue
-    e = t.generate(seed, i)
-    rng = random.Random(f"preferences/{seed}/{i}")
-    good, bad = (f"<think> {text} </think> <answer> {value} </answer>"
-                 for text, value in (
-                     _worked(start, steps),
-                     _worked(start, steps, rng.randrange(len(steps)),
-                             rng.choice(_SLIPS))))
+  if task == "general_chat":
+    pairs = [(e, good, bad) for e, good, bad in general.preference_pairs(
+        num_prompts, seed, **kwargs)]
+  else:
+    pairs = _arithmetic(num_prompts, seed, **kwargs)
+  out = []
+  for e, good, bad in pairs:
     where = f"synthetic {e['id']}"
     if pairwise:
       out.append(Pair(e["prompt"], good, bad, 0.0, where))
     else:
       out += [Labelled(e["prompt"], good, 1, where),
               Labelled(e["prompt"], bad, 0, where)]
+  return out
+
+
+def _arithmetic(num_prompts: int, seed: int, num_ops: int = 2,
+                max_operand: int = 5, ops: str = "+-*"):
+  """(example, chosen, rejected) on `tasks.arithmetic` prompts (no
+  division; chains using only `ops`): chosen works the chain out right,
+  `<think> 3+4=7. 7*2=14. </think> <answer> 14 </answer>`; rejected slips
+  once (one step off by 1, 2 or 10, carried on to a wrong answer). A
+  held-out prompt is a new chain of steps seen in training, so checking
+  steps generalises."""
+  if not ops or set(ops) - set("+-*"):
+    raise ValueError(f"synthetic preferences: ops={ops!r}; use some of "
+                     "'+-*'")
+  t = tasks.get("arithmetic", num_ops=num_ops, max_operand=max_operand,
+                allow_division=False)
+  out, i = [], -1
+  while len(out) < num_prompts:
+    i += 1
+    # The same draws as `generate`, for the chain's steps.
+    start, steps, _ = arithmetic.make_chain(t.rng(seed, i), num_ops,
+                                            max_operand, False)
+    if any(op not in ops for op, _ in steps):
+      continue
+    rng = random.Random(f"preferences/{seed}/{i}")
+    good, bad = (f"<think> {text} </think> <answer> {value} </answer>"
+                 for text, value in (
+                     _worked(start, steps),
+                     _worked(start, steps, rng.randrange(len(steps)),
+                             rng.choice(_SLIPS))))
+    out.append((t.generate(seed, i), good, bad))
   return out
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from r1jax.data import templates
 from r1jax.data.tasks import arithmetic
+from r1jax.data.tasks import general
 from r1jax.data.tasks import multilingual
 
 # Sentences per language. A sentence has at least 3 words (CJK: 3
@@ -135,8 +136,9 @@ def r1_base(num_docs: int = 8000, seed: int = 100, template: str = "r1_zero",
             p_slip: float = 0.15, p_slip_en: float = 0.05,
             p_fix: float = 0.5, p_check: float = 0.15, num_ops: int = 3,
             max_operand: int = 5, allow_division: bool = True,
-            exclude_seed: int = -1,
-            exclude_count: int = 0) -> list[dict[str, Any]]:
+            exclude_seed: int = -1, exclude_count: int = 0,
+            p_general: float = 0.0,
+            p_helpful: float = 0.5) -> list[dict[str, Any]]:
   """A multilingual, hard-to-read base model's pretraining text.
 
   `multilingual_arithmetic` problems (prompt language `lang`: en, de, zh
@@ -150,12 +152,20 @@ def r1_base(num_docs: int = 8000, seed: int = 100, template: str = "r1_zero",
   Every sentence of a non-English response is English with probability
   `p_mix`. The problems of the task stream `exclude_seed` (its first
   `exclude_count`: the RL held-out prompts) are left out in every language.
-  Records: {"text", "lang" (the prompt's), "style"}.
+  A fraction `p_general` of the documents are `general_chat` requests
+  (tasks.general; same language mix) answered helpfully with probability
+  `p_helpful`, else in one of its unhelpful styles: general prompts the
+  base half knows how to serve, for a reward model to improve on; their
+  positions among the arithmetic documents are drawn, and with
+  `p_general` 0 the corpus is the same as without it.
+  Records: {"text", "lang" (the prompt's), "style" ("general/<style>" for
+  general documents)}.
   """
   for name, p in (("p_direct", p_direct), ("p_untagged", p_untagged),
                   ("p_mix", p_mix), ("p_slip", p_slip),
                   ("p_slip_en", p_slip_en), ("p_fix", p_fix),
-                  ("p_check", p_check)):
+                  ("p_check", p_check), ("p_general", p_general),
+                  ("p_helpful", p_helpful)):
     if not 0.0 <= p <= 1.0:
       raise ValueError(f"r1_base: {name}={p!r} is not a probability")
   if p_direct + p_untagged > 1.0:
@@ -167,8 +177,9 @@ def r1_base(num_docs: int = 8000, seed: int = 100, template: str = "r1_zero",
   held_out = {chain_key(task, exclude_seed, i) for i in range(exclude_count)}
   coins = dict(p_mix=p_mix, p_slip=p_slip, p_slip_en=p_slip_en, p_fix=p_fix,
                p_check=p_check)
+  num_general = int(round(num_docs * p_general))
   docs, i = [], 0
-  while len(docs) < num_docs:
+  while len(docs) < num_docs - num_general:
     ex = task.generate(seed, i)
     start, steps = chain_key(task, seed, i)
     rng = random.Random(f"r1_base/{seed}/{i}")  # the response's coins
@@ -182,4 +193,31 @@ def r1_base(num_docs: int = 8000, seed: int = 100, template: str = "r1_zero",
                     **coins)
     docs.append({"text": templates.render(template, ex["prompt"]) + " "
                          + body, "lang": ex["lang"], "style": style})
+  if num_general:
+    docs = _mix_in(docs, _general_docs(num_general, seed, template, lang,
+                                       p_helpful), seed)
   return docs
+
+
+def _general_docs(count: int, seed: int, template: str, lang: str,
+                  p_helpful: float) -> list[dict[str, Any]]:
+  task = general.GeneralChat(lang=lang)
+  out = []
+  for j in range(count):
+    ex = task.generate(seed, j)
+    rng = random.Random(f"r1_base/general/{seed}/{j}")
+    style = ("helpful" if rng.random() < p_helpful
+             else rng.choice(general.STYLES[1:]))
+    out.append({"text": templates.render(template, ex["prompt"]) + " "
+                        + general.response(rng, ex, style),
+                "lang": ex["lang"], "style": f"general/{style}"})
+  return out
+
+
+def _mix_in(docs: list, extra: list, seed: int) -> list:
+  """`docs` with `extra` at drawn positions, both in their own order."""
+  rng = random.Random(f"r1_base/mix/{seed}")
+  is_extra = [True] * len(extra) + [False] * len(docs)
+  rng.shuffle(is_extra)
+  a, b = iter(docs), iter(extra)
+  return [next(b) if e else next(a) for e in is_extra]

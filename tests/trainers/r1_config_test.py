@@ -281,7 +281,7 @@ def test_pipeline_validate_checks_the_base_model_dir(files):
 
 
 MINI = ("base", "r1_zero", "cold_start_data", "cold_start", "reasoning_rl",
-        "rejection", "sft")
+        "rejection", "general_data", "sft", "reward_model", "all_scenario_rl")
 
 
 def test_mini_validates_without_data_slots():
@@ -289,16 +289,24 @@ def test_mini_validates_without_data_slots():
   assert tuple(c.order) == MINI
   pipeline.validate(c)  # every reference names an earlier stage
   s = c.stages
-  assert [s[n].stage for n in MINI] == ["pretrain", "grpo", "generate",
-                                        "sft", "grpo", "generate", "sft"]
+  assert [s[n].stage for n in MINI] == [
+      "pretrain", "grpo", "generate", "sft", "grpo", "generate", "generate",
+      "sft", "reward_model", "grpo"]
   hand_offs = {"r1_zero.init_from": "@base",
                "cold_start_data.init_from": "@r1_zero",
                "cold_start.init_from": "@base",
                "cold_start.data.train_file": "@cold_start_data/sft.jsonl",
                "reasoning_rl.init_from": "@cold_start",
                "rejection.init_from": "@reasoning_rl",
+               "general_data.init_from": "@base",
                "sft.init_from": "@base",  # the BASE again [R1v2 B.3.3]
-               "sft.data.train_file": "@rejection/sft.jsonl"}
+               "sft.data.train_file": "@rejection/sft.jsonl",
+               "reward_model.init_from": "@base",
+               "all_scenario_rl.init_from": "@sft",
+               "all_scenario_rl.reward_models.helpfulness.init_from":
+                   "@reward_model"}
+  # R1's non-reasoning SFT samples after the reasoning ones [R1v2 B.3.3].
+  assert s.sft.data.extra_files == ("@general_data/sft.jsonl",)
   flat = s.to_dict()
   for field, ref in hand_offs.items():
     v = flat
@@ -308,7 +316,8 @@ def test_mini_validates_without_data_slots():
   refs_of = pipeline._refs  # pylint: disable=protected-access
   refs = {p.removeprefix("config.stages."): v for step in pipeline.plan(c)
           if not step.is_eval for p, v in refs_of(step.config, step.field)}
-  assert refs == hand_offs
+  assert refs == {**hand_offs,
+                  "sft.data.extra_files[0]": "@general_data/sft.jsonl"}
   for step in pipeline.plan(c):  # the stages' keys resolve
     assert pipeline.key(step, "")
 
@@ -325,7 +334,10 @@ def test_mini_stages_rewards_and_markup():
   assert s.reasoning_rl.rl.host_rewards
   assert grpo.loss_config(s.reasoning_rl).eps_high == 10.0  # [R1v2 3.2.1]
   assert s.r1_zero.rl.temperature == s.reasoning_rl.rl.temperature == 1.0
-  assert s.sft.epochs == s.cold_start.epochs == 6.0  # ~400 rows, not 800k
+  assert s.sft.epochs == 2.0  # [R1v2 B.4.2], in passes over its data
+  # The samples each SFT stage sees: prompts x n, at most 2 kept per prompt.
+  assert s.cold_start_data.prompts.task_count == 4096
+  assert s.rejection.prompts.task_count == 3072
   # R1-Zero in its template; the R1 stages in r1_chat, whose markup is
   # single pieces of the tokenizer the base trains.
   assert s.r1_zero.template == s.cold_start_data.prompts.template == (
@@ -337,9 +349,12 @@ def test_mini_stages_rewards_and_markup():
     assert piece in s.base.tokenizer_options.special_tokens
   evals = {step.after: step.config.evals.multilingual_arithmetic
            for step in pipeline.plan(c) if step.is_eval}
-  assert {n: e.template for n, e in evals.items()} == {
-      "r1_zero": "r1_zero", "cold_start": "r1_chat",
-      "reasoning_rl": "r1_chat", "sft": "r1_chat"}
+  general = {step.after: step.config.evals.general_chat
+             for step in pipeline.plan(c) if step.is_eval}
+  r1_stages = ("cold_start", "reasoning_rl", "sft", "all_scenario_rl")
+  for e in (evals, general):
+    assert {n: x.template for n, x in e.items()} == {
+        "r1_zero": "r1_zero", **{n: "r1_chat" for n in r1_stages}}
   # One task everywhere; the held-out problems are left out of the corpus
   # and differ from the sampling stages' streams.
   e = evals["sft"]
@@ -348,10 +363,37 @@ def test_mini_stages_rewards_and_markup():
   streams = {e.task_seed, s.cold_start_data.prompts.task_seed,
              s.rejection.prompts.task_seed, s.r1_zero.data.seed}
   assert len(streams) == 4
+  # General requests: the SFT replies, the RM's pairs and the held-out
+  # replies are drawn from different streams.
+  assert len({general["sft"].task_seed, s.general_data.prompts.task_seed,
+              s.reward_model.data.synthetic_kwargs.seed}) == 3
   for kw in (s.r1_zero.data.task_kwargs, s.reasoning_rl.data.task_kwargs,
              s.cold_start_data.prompts.loader_kwargs,
              s.rejection.prompts.loader_kwargs, e.loader_kwargs):
     assert (kw.num_ops, kw.max_operand) == (k.num_ops, k.max_operand)
+
+
+def test_mini_all_scenario_rl_routes_rewards_by_source():
+  """[R1v2 3.2.2]: rule rewards on reasoning prompts, the helpfulness RM
+  (summary only [R1v2 3.1]) on general ones, format and language on all;
+  T 0.7; its RM trained on summaries as the stage reads them."""
+  s = r1.get_config("mini").stages
+  g = s.all_scenario_rl
+  assert g.data.task == "all_scenarios" and 0 < g.data.task_kwargs.general_frac < 1
+  weighted = {k for k, v in g.rewards.items() if v}
+  assert weighted == {"accuracy", "format", "language", "helpfulness"}
+  scope = {k: g.reward_scope[k].sources for k in weighted}
+  assert scope == {"accuracy": "reasoning", "helpfulness": "general",
+                   "format": "", "language": ""}
+  assert g.reward_models.helpfulness.span == "summary"
+  assert g.rl.temperature == 0.7 and g.rl.host_rewards
+  assert grpo.loss_config(g).eps_high == 10.0
+  rm = s.reward_model
+  assert rm.data.synthetic == "general_chat"
+  assert rm.data.synthetic_kwargs.summary_only
+  assert rm.data.template == g.template == "r1_chat"
+  # The corpus's general requests are what the SFT data and RM build on.
+  assert s.base.data.corpus_kwargs.p_general > 0
 
 
 def test_mini_misspelled_hand_off_fails_naming_the_field():

@@ -15,9 +15,11 @@ from r1jax.trainers import pipeline
 from tests.trainers.util import max_diff as _max_diff, params_of as _params
 
 STAGES = ["base", "r1_zero", "cold_start_data", "cold_start",
-          "reasoning_rl", "rejection", "sft"]
-EVALUATED = ["r1_zero", "cold_start", "reasoning_rl", "sft"]
-TASK = "multilingual_arithmetic"
+          "reasoning_rl", "rejection", "general_data", "sft", "reward_model",
+          "all_scenario_rl"]
+EVALUATED = ["r1_zero", "cold_start", "reasoning_rl", "sft",
+             "all_scenario_rl"]
+TASK, GENERAL = "multilingual_arithmetic", "general_chat"
 
 
 def short():
@@ -33,16 +35,21 @@ def short():
   b.data.batch_size, b.data.seq_len = 8, 128
   b.model.overrides.update(dict(num_layers=1, embed_dim=32, num_heads=2,
                                 num_kv_heads=1, head_dim=16, mlp_dim=64))
-  for name in ("r1_zero", "reasoning_rl"):
+  for name in ("r1_zero", "reasoning_rl", "all_scenario_rl"):
     g = s[name]
     g.steps, g.rl.num_prompts, g.rl.group_size = 1, 4, 2
     g.rl.max_new_tokens = 16
-  for name in ("cold_start_data", "rejection"):
+    g.max_prompt_len = 96  # the 400-document corpus's tokenizer is coarser
+  for name in ("cold_start_data", "rejection", "general_data"):
     p = s[name].prompts
     p.task_count, p.n, p.max_new_tokens = 4, 2, 16
     s[name].filters = ()
     s[name].batch_rows = 8
   s.cold_start_data.target.template = ""
+  s.general_data.target.template = ""
+  r = s.reward_model
+  r.steps, r.data.batch_size, r.optim.warmup_steps = 2, 8, 0
+  r.data.synthetic_kwargs.num_prompts = 64
   for name in ("cold_start", "sft"):
     t = s[name]
     t.epochs, t.steps = 0.0, 1
@@ -51,7 +58,8 @@ def short():
   # A vanishing lr: the SFT model stays the base's, far from the RL runs'.
   s.sft.optim.lr = 1e-9
   e = c.evaluate
-  e.evals[TASK].update(dict(task_count=4, n=2, max_new_tokens=8))
+  for name in (TASK, GENERAL):
+    e.evals[name].update(dict(task_count=4, n=2, max_new_tokens=8))
   e.batch_rows = 8
   return c
 
@@ -87,7 +95,11 @@ def test_every_stage_runs_and_hands_off(chain):
       root, "cold_start_data", "sft.jsonl")
   assert _config(root, "sft")["data"]["train_file"] == os.path.join(
       root, "rejection", "sft.jsonl")
-  for name in ("cold_start_data", "rejection"):
+  # ... and the general requests' replies after them (R1's non-reasoning
+  # SFT data).
+  assert _config(root, "sft")["data"]["extra_files"] == [os.path.join(
+      root, "general_data", "sft.jsonl")]
+  for name in ("cold_start_data", "rejection", "general_data"):
     with open(os.path.join(root, name, "sft.jsonl"), encoding="utf-8") as f:
       assert len(f.readlines()) == 8  # 4 prompts x 2, none filtered
   assert _config(root, "reasoning_rl")["init_from"] == os.path.join(
@@ -97,6 +109,22 @@ def test_every_stage_runs_and_hands_off(chain):
       "base", "cold_start", "reasoning_rl", "sft"))
   assert _max_diff(sft, base) < 1e-6
   assert _max_diff(cold, base) > 1e-4 and _max_diff(rl, base) > 1e-4
+  # The last RL stage starts from sft and reads the reward model on the
+  # general rows of its rollout (the first 4 prompts hold 2 of them), the
+  # accuracy reward on the reasoning ones.
+  last = _config(root, "all_scenario_rl")
+  assert last["init_from"] == os.path.join(root, "sft")
+  assert last["reward_models"]["helpfulness"]["init_from"] == os.path.join(
+      root, "reward_model")
+  with open(os.path.join(root, "all_scenario_rl", "metrics.jsonl")) as f:
+    m = json.loads(f.readline())
+  # reward/<name> is a mean over the rows in scope, reward/total over all 8
+  # (2 samples of 2 general + 2 reasoning prompts): the total adds the RM
+  # on 4 rows only, accuracy on the other 4, format and language on all.
+  total = (4 * m["reward/helpfulness"] + 4 * m["reward/accuracy"]
+           + 8 * (m["reward/format"] + m["reward/language"])) / 8
+  assert m["reward/helpfulness"] != 0
+  assert m["reward/total"] == pytest.approx(total, abs=1e-5)
   # R1-Zero is evaluated in its own template, the R1 stages in r1_chat.
   for name, template in (("r1_zero", "r1_zero"), ("sft", "r1_chat")):
     e = _config(root, f"eval/{name}")["evals"][TASK]
@@ -104,7 +132,7 @@ def test_every_stage_runs_and_hands_off(chain):
   res = json.load(open(os.path.join(root, "results.json")))
   assert list(res["evals"]) == EVALUATED
   for m in res["evals"].values():
-    assert m[TASK]["num_samples"] == 8
+    assert m[TASK]["num_samples"] == m[GENERAL]["num_samples"] == 8
     assert 0 <= m[TASK]["readable"] <= 1
     assert 0 <= m[TASK]["language/non_en"] <= 1
 
@@ -113,7 +141,8 @@ def test_rerun_skips_finished_stages(chain):
   c, root, _ = chain
   markers = {n: pipeline.read_marker(os.path.join(root, n)) for n in STAGES}
   out = pipeline.run(c, root)
-  assert out["ran"] == [] and len(out["skipped"]) == len(STAGES) + 4
+  assert out["ran"] == [] and len(out["skipped"]) == (
+      len(STAGES) + len(EVALUATED))
   assert markers == {n: pipeline.read_marker(os.path.join(root, n))
                      for n in STAGES}
 
@@ -132,13 +161,18 @@ def test_seeds_report_reads_the_chain_results(chain, tmp_path):
   os.makedirs(tmp_path / "s1")
   with open(tmp_path / "s1" / "results.json", "w") as f:
     json.dump(other, f)
-  rows = pipeline_seeds.main([root, str(tmp_path / "s1"),
+  with pytest.raises(ValueError, match="name one with --bench"):
+    pipeline_seeds.main([root, f"--out={tmp_path / 'out'}"])
+  rows = pipeline_seeds.main([root, str(tmp_path / "s1"), f"--bench={TASK}",
+                              f"--general={GENERAL}",
                               f"--out={tmp_path / 'out'}"])
   assert list(rows) == EVALUATED
   for name in EVALUATED:
     p = res["evals"][name][TASK]["pass@1"]
     assert rows[name]["pass@1"] == pytest.approx([p, p + 0.25])
     assert rows[name]["readable"] == [res["evals"][name][TASK]["readable"]] * 2
+    assert rows[name]["general"] == [res["evals"][name][GENERAL]["pass@1"]] * 2
   md = open(tmp_path / "out" / "seeds.md").read()
   assert md.startswith("Seeds (one workdir each): 0, 1.")
+  assert "general pass@1" in md
   assert os.path.getsize(tmp_path / "out" / "seeds.png") > 0
