@@ -188,6 +188,14 @@ def get_config(arg=None):
   c.math_timeout_s = 5.0
   # Scores a JSONL of completions instead of sampling (one evaluator).
   c.completions_file = ""
+  # A reward model's score of the samples (r1jax/evaluation/rm_score.py:
+  # metrics rm_score, rm_score_stderr): a reward_model workdir or an HF
+  # *ForSequenceClassification directory sharing the model's tokenizer;
+  # "" = none. span: what of each sample it reads after the prompt
+  # ("summary": after the last </think>, as R1's helpfulness RM; "full").
+  # evals: the evaluators it scores (empty: all).
+  c.reward_model = ml_collections.ConfigDict(dict(
+      init_from="", span="summary", evals=()))
   c.evals = ml_collections.ConfigDict()
   tasks = _task_names()
   for name in names:

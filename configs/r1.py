@@ -57,16 +57,16 @@ validate names any piece that does not.
   python -m r1jax.main --config=configs/r1.py:mini --workdir=/tmp/r1mini
 base (pretraining on the `r1_base` corpus: en/de/zh arithmetic whose
 German and Chinese chains drift into English, no summary, and general
-requests answered helpfully half the time) -> r1_zero (R1-Zero GRPO on
+requests answered helpfully half the time) -> reward_model
+(helpfulness, Bradley-Terry on generated pairs) -> r1_zero (R1-Zero GRPO on
 it) -> cold_start_data (R1-Zero's own samples, rewritten into the
 readable layout) -> cold_start (SFT of the base) -> reasoning_rl ->
 rejection -> general_data (the base's replies to general requests: the
 non-reasoning SFT data) -> sft (of the base again, on both) ->
-reward_model (helpfulness, Bradley-Terry on generated pairs) ->
 all_scenario_rl -> eval of r1_zero and of every R1 model on the same
 held-out problems and requests (pass@1, format, readable, language
-consistency on non-English prompts, helpfulness by a hidden gold rule:
-WORKDIR/results.md). No safety RM.
+consistency on non-English prompts, helpfulness by a hidden gold rule
+and the RM's score: WORKDIR/results.md). No safety RM.
 
 Sources: [R1v1] arXiv 2501.12948v1, [R1v2] v2 (the Nature text and its
 Supplementary Information), [README] deepseek-ai/DeepSeek-R1; summarised

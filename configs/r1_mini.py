@@ -13,6 +13,8 @@ Stages (config.order), each in WORKDIR/<name>:
                    (greet / thank / say goodbye to someone; r1jax/data/
                    tasks/general.py), half answered helpfully; trains the
                    tokenizer
+  reward_model     helpfulness RM from the base on generated pairs (a
+                   helpful reply preferred to an unhelpful one) [R1v2 3.1]
   r1_zero          R1-Zero: GRPO from the base, accuracy + format [R1v2 2]
   cold_start_data  R1-Zero sampled at T 1.0, correct single-language
                    samples rewritten into the readable layout
@@ -24,8 +26,6 @@ Stages (config.order), each in WORKDIR/<name>:
   general_data     the base's replies to general requests, unfiltered:
                    the non-reasoning SFT data [R1v2 B.3.3]
   sft              SFT of the BASE on both [R1v2 B.3.3]
-  reward_model     helpfulness RM from the base on generated pairs (a
-                   helpful reply preferred to an unhelpful one) [R1v2 3.1]
   all_scenario_rl  GRPO from sft on reasoning + general prompts: accuracy
                    on reasoning, the RM on general, format and language on
                    all [R1v2 3.2.2]
@@ -33,7 +33,8 @@ Evaluation (config.evaluate) after r1_zero, cold_start, reasoning_rl, sft
 and all_scenario_rl on the same held-out problems and requests, into
 WORKDIR/results.md: pass@1, format, readable layout and language
 consistency on non-English prompts; on general requests pass@1 is a
-hidden gold rule's helpfulness (the RM never sees the rule, only pairs).
+hidden gold rule's helpfulness (the RM never sees the rule, only pairs)
+and rm_score the reward model's score.
 Not here: a safety RM.
 
 Every size is ours, chosen for minutes on 2 CPU cores; settings the paper
@@ -278,14 +279,21 @@ def _evaluate() -> ml_collections.ConfigDict:
     e.task_count = EVAL_PROMPTS
     e.task_seed = EVAL_SEED
     e.template = "r1_chat"
-  # General requests: pass@1 is the gold rule's helpfulness.
+  # General requests: pass@1 is the gold rule's helpfulness; the
+  # helpfulness RM's score of the replies (after </think>, normalised by
+  # its held-out statistics) is rm_score.
   c.evals[GENERAL].max_new_tokens = 64
+  c.reward_model.init_from = "@reward_model"
+  c.reward_model.evals = (GENERAL,)
   return c
 
 
 def get_config() -> ml_collections.ConfigDict:
   stages = {
       "base": _base(),
+      # Early, so that every evaluation (R1-Zero's too) reports its score
+      # on the general requests; it needs only the base.
+      "reward_model": _reward_model(),
       "r1_zero": _grpo("@base", "r1_zero"),
       "cold_start_data": _cold_start_data(),
       # 3 epochs of ~1,400 rows of a layout the base never saw (ours; ~100
@@ -298,7 +306,6 @@ def get_config() -> ml_collections.ConfigDict:
       # base unable to use the layout: pass@1 0.07, readable 0.41).
       "general_data": _general_data(),
       "sft": _sft("@rejection/sft.jsonl", 2.0),
-      "reward_model": _reward_model(),
       "all_scenario_rl": _all_scenario_rl(),
   }
   # R1's non-reasoning SFT samples [R1v2 B.3.3], after the reasoning ones.

@@ -393,7 +393,7 @@ def evaluate(model: Model, protocol: Protocol, out_dir: str | None = None,
   mine = generate(model, protocol, out_dir, on_batch, ids)
   if out_dir is None:
     if jax.process_count() > 1:
-      mine = _gather_records(mine)
+      mine = gather_records(mine)
   elif jax.process_index() != 0:
     return [], {}
   records = merge(protocol.name, protocol.examples, protocol.n,
@@ -402,7 +402,7 @@ def evaluate(model: Model, protocol: Protocol, out_dir: str | None = None,
                           protocol.timeout_s)
 
 
-def _gather_records(mine: list[dict]) -> list[dict]:
+def gather_records(mine: list[dict]) -> list[dict]:
   """Every process's records on every process (JSON bytes all-gathered)."""
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   data = np.frombuffer(json.dumps(mine).encode("utf-8"), np.uint8)

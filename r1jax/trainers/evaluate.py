@@ -30,7 +30,8 @@ from r1jax import sharding as shd
 from r1jax.data import templates
 from r1jax.data.benchmarks import codeforces
 from r1jax import sampling as sampling_lib
-from r1jax.evaluation import evaluators, external, report, runner
+from r1jax.evaluation import evaluators, external, report, rm_score, runner
+from r1jax.rewards import judge
 from r1jax.trainers import common
 
 
@@ -57,6 +58,38 @@ def validate(c) -> None:
     common.validate_model(c)
     common.validate_mesh(c, c.batch_rows, "batch_rows")
     common.validate_init_from(c)  # last: a pipeline's hand-off
+  _validate_rm(c)
+
+
+def _validate_rm(c) -> None:
+  rm = c.get("reward_model")
+  if not rm or not rm.init_from:
+    return
+  if rm.span not in judge.SPANS:
+    raise ValueError(f"config.reward_model.span={rm.span!r}; allowed: "
+                     f"{judge.SPANS}")
+  unknown = set(rm.evals) - set(c.evals)
+  if unknown:
+    raise ValueError(f"config.reward_model.evals names {sorted(unknown)}, "
+                     f"which are not evaluators; have {sorted(c.evals)}")
+  if not rm.init_from.startswith("@") and not os.path.isdir(rm.init_from):
+    raise ValueError(f"config.reward_model.init_from={rm.init_from!r}: not "
+                     "found (a reward_model workdir or an HF "
+                     "*ForSequenceClassification directory)")
+
+
+def _rm_metrics(c, model: runner.Model, p: runner.Protocol, recs,
+                prompt_len: int) -> dict:
+  """The reward model's score of this benchmark's samples (every process
+  calls; see evaluation/rm_score.py), or {} when it is not configured."""
+  rm = c.get("reward_model")
+  if not rm or not rm.init_from or (rm.evals and p.name not in rm.evals):
+    return {}
+  recs = rm_score.gather(recs)
+  scores = rm_score.score(rm.init_from, recs, p, model.tok, model.mesh,
+                          model.rules, span=rm.span, batch_rows=c.batch_rows,
+                          max_len=prompt_len + p.max_new_tokens + 1)
+  return rm_score.metrics(recs, scores)
 
 
 def protocol(c, name: str, e, tok, examples) -> runner.Protocol:
@@ -174,6 +207,7 @@ def run(c, workdir: str) -> dict[str, Any]:
     speed = {}
     recs, m = runner.evaluate(model, p, os.path.join(workdir, "evals", name),
                               on_batch=speed.update, ids=p_ids)
+    m.update(_rm_metrics(c, model, p, recs, max(map(len, p_ids))))
     results[name] = m
     settings[name] = {**p.settings(), **_template_id(p.prompter),
                       "prompt_tokens_max": max(map(len, p_ids)),

@@ -122,8 +122,8 @@ def write(c, workdir: str, evals: dict) -> dict:
   with open(os.path.join(workdir, RESULTS), "w", encoding="utf-8") as f:
     json.dump(out, f, indent=2)
   lines = ["| stage | benchmark | pass@1 | gain (paired s.e.) | format | "
-           "readable | language (non-en) | mean length |",
-           "|---|---|---|---|---|---|---|---|"]
+           "readable | language (non-en) | RM score | mean length |",
+           "|---|---|---|---|---|---|---|---|---|"]
 
   def num(v, f=".3f"):
     return "-" if v is None else format(v, f)
@@ -137,7 +137,7 @@ def write(c, workdir: str, evals: dict) -> dict:
           + (f"{g['gain']:+.3f} ({g['stderr']:.3f}) vs {g['vs']}" if g
              else "-") + " | " + " | ".join((
                  num(m.get("format")), num(m.get("readable")),
-                 num(m.get("language/non_en")),
+                 num(m.get("language/non_en")), num(m.get("rm_score")),
                  num(m.get("length/mean"), ".1f"))) + " |")
   table = "\n".join(lines) + "\n"
   with open(os.path.join(workdir, TABLE), "w", encoding="utf-8") as f:

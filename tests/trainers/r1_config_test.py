@@ -280,8 +280,8 @@ def test_pipeline_validate_checks_the_base_model_dir(files):
     pipeline.validate(c)
 
 
-MINI = ("base", "r1_zero", "cold_start_data", "cold_start", "reasoning_rl",
-        "rejection", "general_data", "sft", "reward_model", "all_scenario_rl")
+MINI = ("base", "reward_model", "r1_zero", "cold_start_data", "cold_start",
+        "reasoning_rl", "rejection", "general_data", "sft", "all_scenario_rl")
 
 
 def test_mini_validates_without_data_slots():
@@ -290,8 +290,8 @@ def test_mini_validates_without_data_slots():
   pipeline.validate(c)  # every reference names an earlier stage
   s = c.stages
   assert [s[n].stage for n in MINI] == [
-      "pretrain", "grpo", "generate", "sft", "grpo", "generate", "generate",
-      "sft", "reward_model", "grpo"]
+      "pretrain", "reward_model", "grpo", "generate", "sft", "grpo",
+      "generate", "generate", "sft", "grpo"]
   hand_offs = {"r1_zero.init_from": "@base",
                "cold_start_data.init_from": "@r1_zero",
                "cold_start.init_from": "@base",

@@ -14,8 +14,8 @@ from configs import r1
 from r1jax.trainers import pipeline
 from tests.trainers.util import max_diff as _max_diff, params_of as _params
 
-STAGES = ["base", "r1_zero", "cold_start_data", "cold_start",
-          "reasoning_rl", "rejection", "general_data", "sft", "reward_model",
+STAGES = ["base", "reward_model", "r1_zero", "cold_start_data",
+          "cold_start", "reasoning_rl", "rejection", "general_data", "sft",
           "all_scenario_rl"]
 EVALUATED = ["r1_zero", "cold_start", "reasoning_rl", "sft",
              "all_scenario_rl"]
@@ -133,6 +133,8 @@ def test_every_stage_runs_and_hands_off(chain):
   assert list(res["evals"]) == EVALUATED
   for m in res["evals"].values():
     assert m[TASK]["num_samples"] == m[GENERAL]["num_samples"] == 8
+    # The helpfulness RM scores the general replies only.
+    assert "rm_score" in m[GENERAL] and "rm_score" not in m[TASK]
     assert 0 <= m[TASK]["readable"] <= 1
     assert 0 <= m[TASK]["language/non_en"] <= 1
 

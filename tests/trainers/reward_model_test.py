@@ -385,3 +385,51 @@ def test_rl_reads_the_rm_where_the_stage_trained_it(two_steps):
   got = np.asarray(model_rewards.model_reward(
       params["rm"], spec, ptok, pmask, toks, mask, 2, tags))
   np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_eval_rm_score_reads_prompt_and_summary_on_a_mesh(two_steps):
+  """`eval`'s rm_score (evaluation/rm_score.py) on an 8-device mesh equals
+  the stage's own scoring of (the prompt as the evaluated model saw it,
+  the text after </think>, EOS), one sequence at a time and normalised;
+  the reasoning does not change it; per-problem means, then the mean."""
+  # pylint: disable=g-import-not-at-top
+  from r1jax.data import templates
+  from r1jax.evaluation import rm_score, runner
+  from r1jax.sampling import strategies
+  c, workdir, _ = two_steps
+  tok = tok_lib.load(workdir)
+  prompter = templates.make_prompter("r1_zero", tok)
+  examples = [{"id": "a", "prompt": "Compute 2 + 3."},
+              {"id": "b", "prompt": "Compute 4 * 2."}]
+  p = runner.Protocol(name="x", benchmark="x", examples=examples, n=2,
+                      prompter=prompter, sampling=strategies.Sampling(),
+                      max_new_tokens=24, batch_rows=8)
+  comps = [" <think> 2+3=5 </think> <answer> 5 </answer>",
+           " <think> 2+3=5. 5=5 </think> <answer> 5 </answer>",
+           " <think> 4*2=8 </think> <answer> 8 </answer>",
+           " <think> 4*2=9 </think> <answer> 9 </answer>"]
+  recs = [{"problem": i // 2, "sample": i % 2, "completion": t}
+          for i, t in enumerate(comps)]
+  mesh = shd.make_mesh((8, 1, 1))
+  got = rm_score.score(workdir, recs, p, tok, mesh, shd.DEFAULT_RULES,
+                       span="summary", batch_rows=8, max_len=400)
+  cfg, params, stats = rm.load_reward_model(workdir)
+  want = []
+  for r in recs:
+    q = tok_lib.encode_prompt(tok, prompter.render(
+        examples[r["problem"]]["prompt"]))
+    s = tok.encode(r["completion"].split("</think>")[1], add_eos=True)
+    ids = np.asarray([q + s], np.int32)
+    assert ids.shape[1] < 400  # nothing truncated
+    raw = float(reward.scores(params, cfg, ids, np.ones_like(ids))[0])
+    want.append((raw - stats["mean"]) / stats["std"])
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  assert got[0] == pytest.approx(got[1], abs=1e-5)  # same summary
+  full = rm_score.score(workdir, recs, p, tok, mesh, shd.DEFAULT_RULES,
+                        span="full", batch_rows=8, max_len=400)
+  assert abs(full[0] - full[1]) > 1e-4  # the reasoning is read now
+  m = rm_score.metrics(recs, got)
+  per = [np.mean(want[:2]), np.mean(want[2:])]
+  assert m["rm_score"] == pytest.approx(np.mean(per), abs=1e-5)
+  assert m["rm_score_stderr"] == pytest.approx(
+      np.std(per, ddof=1) / np.sqrt(2), abs=1e-5)
