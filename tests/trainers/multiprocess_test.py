@@ -5,7 +5,8 @@ every process joins), write the same rejection-sampling output once (each proces
 and writing its rows), and the same
 eval records and metrics (each process scoring and writing its own rows);
 the reward_model stage gives the same metrics and writes the same
-reward_stats.json and HF export once; the pipeline stage runs its stages
+reward_stats.json and HF export once, and scores eval samples the same;
+the pipeline stage runs its stages
 (hand-off by reference, eval after a stage) with the same metrics, and its
 markers say each stage finished once."""
 import json
@@ -86,6 +87,9 @@ def test_two_processes_match_one(tmp_path):
   evaluate.run(util.multiprocess_eval(model_dir), str(one / "eval"))
   reward_model.run(reward_model_test.multiprocess_config(tok),
                    str(one / "reward_model"))
+  evaluate.run(util.multiprocess_eval(model_dir,
+                                      rm=str(one / "reward_model")),
+               str(one / "eval_rm"))
   pipeline.run(util.multiprocess_pipeline(tok), str(one / "pipeline"))
   _wait(procs, logs, TIMEOUT_S)
 
@@ -159,6 +163,13 @@ def test_two_processes_match_one(tmp_path):
   for name, w in want.items():
     np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-7,
                                err_msg=name)
+  # eval scored by the reward model: every process scored process 0's
+  # records (the RM is one program over both), the same scores as one.
+  rm_one, rm_multi = (json.load(open(d / "eval_rm" / "eval.json"))[
+      "results"]["arithmetic"] for d in (one, multi))
+  for k in ("rm_score", "rm_score_stderr"):
+    assert rm_multi[k] == pytest.approx(rm_one[k], rel=1e-4, abs=1e-5), k
+  assert rm_multi["pass@1"] == one_eval["results"]["arithmetic"]["pass@1"]
   # pipeline: the same metrics per stage and the same eval; each stage's
   # marker says it finished.
   for name in ("first", "second"):

@@ -10,7 +10,8 @@ ROOT/grpo), grpo with host rewards on DATA/rl.jsonl and an HF export
 (ROOT/grpo_host), and the generate stage on DATA/prompts.jsonl
 (ROOT/generate), the eval stage on DATA/eval_model (ROOT/eval; again with
 continuous batching, ROOT/eval_continuous), and the
-reward_model stage with an HF export (ROOT/reward_model), and a pipeline
+reward_model stage with an HF export (ROOT/reward_model), the eval stage
+scored by that reward model too (ROOT/eval_rm), and a pipeline
 of two SFT stages with an eval after the second (ROOT/pipeline). The test
 writes
 TOK and DATA first.
@@ -73,6 +74,9 @@ def main(pid: int, port: int, root: str, tok: str, data: str) -> None:
           os.path.join(data, "eval_model"), continuous=16), d)),
       ("reward_model", lambda d: reward_model.run(
           reward_model_test.multiprocess_config(tok), d)),
+      ("eval_rm", lambda d: evaluate.run(util.multiprocess_eval(
+          os.path.join(data, "eval_model"),
+          rm=os.path.join(root, "reward_model")), d)),
       ("pipeline", lambda d: pipeline.run(util.multiprocess_pipeline(tok),
                                           d)))
   for name, run in stages:

@@ -184,10 +184,11 @@ def eval_model_dir(data: str, tok_path: str) -> str:
   return d
 
 
-def multiprocess_eval(model_dir: str, continuous: int = 0):
+def multiprocess_eval(model_dir: str, continuous: int = 0, rm: str = ""):
   """The eval stage on a synthetic task, rows spread over every device of
   both processes (each writes its shard); `continuous` > 0: continuous
-  batching with that many units queued per call over the 8 slots."""
+  batching with that many units queued per call over the 8 slots; `rm`: a
+  reward model scores the samples too."""
   from configs import eval as eval_config  # pylint: disable=g-import-not-at-top
   c = eval_config.get_config("arithmetic,n=3,max_new_tokens=5,batch_rows=8")
   c.init_from = model_dir
@@ -196,6 +197,8 @@ def multiprocess_eval(model_dir: str, continuous: int = 0):
   c.evals.arithmetic.task_count = 7
   c.evals.arithmetic.loader_kwargs = {"num_ops": 1}
   c.evals.arithmetic.continuous_batching = continuous
+  c.reward_model.init_from = rm
+  c.reward_model.span = "full"
   return c
 
 
