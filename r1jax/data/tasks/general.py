@@ -85,18 +85,20 @@ def prompt(lang: str, kind: str, name: str) -> str:
 
 def reply(rng: random.Random, example: Mapping[str, Any],
           style: str) -> str:
-  """The answer text of a response in `style` (one of STYLES)."""
+  """The answer text of a response in `style` (one of STYLES). Names are
+  written as in the prompt (capitalised), so replying to the right person
+  is copying a piece of the prompt."""
   lang, kind, name = example['lang'], example['kind'], example['name']
   if style == 'helpful':
-    return _REPLY[lang][kind].format(name=name)
+    return _REPLY[lang][kind].format(name=name.capitalize())
   if style == 'unsure':
     return _UNSURE[lang]
   if style == 'wrong_kind':
     other = rng.choice([k for k in KINDS if k != kind])
-    return _REPLY[lang][other].format(name=name)
+    return _REPLY[lang][other].format(name=name.capitalize())
   if style == 'wrong_name':
     other = rng.choice([n for n in NAMES if n != name])
-    return _REPLY[lang][kind].format(name=other)
+    return _REPLY[lang][kind].format(name=other.capitalize())
   raise ValueError(f'general_chat: style {style!r}; known: {STYLES}')
 
 
@@ -107,14 +109,15 @@ def response(rng: random.Random, example: Mapping[str, Any],
   reward model with span 'summary' reads after `</think>`)."""
   summary = f'<answer> {reply(rng, example, style)} </answer>'
   if summary_only:
-    return summary
-  plan = _PLAN[example['lang']].format(name=example['name'])
+    # As it follows `</think>` in a whole response.
+    return ' ' + summary
+  plan = _PLAN[example['lang']].format(name=example['name'].capitalize())
   return f'<think> {plan} </think> {summary}'
 
 
 def helpful(text: str | None, example: Mapping[str, Any]) -> bool:
   """The gold rule: `text` names the person and says the requested act's
-  key phrase, and no other act's."""
+  key phrase, and no other act's (case ignored)."""
   if not text:
     return False
   t = text.lower()

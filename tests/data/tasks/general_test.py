@@ -73,7 +73,7 @@ def test_preference_pairs_prefer_what_the_rule_calls_helpful():
   for p, e in zip(pairs, examples):
     assert general.helpful(_answer(p.chosen), e)
     assert not general.helpful(_answer(p.rejected), e)
-    bad = _answer(p.rejected)
+    bad = _answer(p.rejected).lower()
     styles["wrong_name" if e["name"] not in bad else
            "unsure" if all(k not in bad for k in general.KEY[e["lang"]]
                            .values()) else "wrong_kind"] += 1
