@@ -14,8 +14,9 @@ OUT/seeds.md (per stage: each seed's value and the mean over seeds, for
 pass@1 with its standard error over problems, the paired gain over the
 first evaluated stage, format, the readable-layout rate, the chain of
 thought's language consistency on non-English prompts and the mean
-length; with --general, that benchmark's pass@1 too: on the mini's
-general requests, the gold rule's helpfulness), OUT/seeds.json and OUT/seeds.png (each metric against the stage,
+length; with --general, that benchmark's pass@1 and reward-model score
+too: on the mini's general requests, the gold rule's helpfulness and the
+helpfulness RM's score), OUT/seeds.json and OUT/seeds.png (each metric against the stage,
 one line per seed, pass@1 with +-1 standard error).
 """
 
@@ -71,7 +72,8 @@ def table(runs: dict, bench: str = "", general: str = "") -> dict:
               "gain_stderr": g["stderr"] if g else None}
       vals.update({k: m.get(k) for k, _ in METRICS})
       if general:
-        vals["general"] = res[_bench(res, general, name, s)]["pass@1"]
+        gm = res[_bench(res, general, name, s)]
+        vals["general"], vals["general_rm"] = gm["pass@1"], gm.get("rm_score")
       for k, v in vals.items():
         row.setdefault(k, []).append(v)
     out[s] = row
@@ -85,8 +87,9 @@ def _mean(values) -> float | None:
 
 def _metrics(rows: dict) -> tuple:
   """METRICS, plus the general benchmark's pass@1 when the table has it."""
-  extra = (("general", "general pass@1"),) if any(
-      "general" in r for r in rows.values()) else ()
+  extra = (("general", "general pass@1"),
+           ("general_rm", "general RM score")) if any(
+               "general" in r for r in rows.values()) else ()
   return METRICS + extra
 
 

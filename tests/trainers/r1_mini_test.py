@@ -173,8 +173,10 @@ def test_seeds_report_reads_the_chain_results(chain, tmp_path):
     p = res["evals"][name][TASK]["pass@1"]
     assert rows[name]["pass@1"] == pytest.approx([p, p + 0.25])
     assert rows[name]["readable"] == [res["evals"][name][TASK]["readable"]] * 2
-    assert rows[name]["general"] == [res["evals"][name][GENERAL]["pass@1"]] * 2
+    g = res["evals"][name][GENERAL]
+    assert rows[name]["general"] == [g["pass@1"]] * 2
+    assert rows[name]["general_rm"] == [g["rm_score"]] * 2
   md = open(tmp_path / "out" / "seeds.md").read()
   assert md.startswith("Seeds (one workdir each): 0, 1.")
-  assert "general pass@1" in md
+  assert "general pass@1" in md and "general RM score" in md
   assert os.path.getsize(tmp_path / "out" / "seeds.png") > 0
