@@ -132,7 +132,7 @@ def _cold_start_data() -> ml_collections.ConfigDict:
   prompts x 4 keep ~1,400 (~90% English: the language filter rejects most
   German and Chinese chains), at most 2 per prompt. 1,024 prompts (~370
   rows) left the cold-start model at pass@1 0.26 and the final one 0.23
-  below R1-Zero (seed 0; README "R1 mini")."""
+  below R1-Zero (seed 0 at d9ce076)."""
   c = generate_config.get_config("cold_start")
   c.init_from = "@r1_zero"
   e = c.prompts
@@ -268,8 +268,9 @@ def _all_scenario_rl() -> ml_collections.ConfigDict:
 
 
 def _evaluate() -> ml_collections.ConfigDict:
-  """Held-out problems (stream 1, left out of the corpus), k=4 at R1's
-  T 0.6 / top-p 0.95, in the R1 stages' r1_chat markup."""
+  """Held-out problems (stream 1, left out of the corpus) and general
+  requests, k=4 at R1's T 0.6 / top-p 0.95, in the R1 stages' r1_chat
+  markup."""
   c = eval_config.get_config(
       f"{TASK},{GENERAL},n=4,max_new_tokens={MAX_NEW_TOKENS}")
   c.model.update(FP32)
@@ -302,9 +303,9 @@ def get_config() -> ml_collections.ConfigDict:
       "cold_start": _sft("@cold_start_data/sft.jsonl", 3.0),
       "reasoning_rl": _reasoning_rl(),
       "rejection": _rejection(),
-      # R1's 2 epochs [R1v2 B.4.2], of ~2,100 rows (of ~400 they left the
-      # base unable to use the layout: pass@1 0.07, readable 0.41).
       "general_data": _general_data(),
+      # R1's 2 epochs [R1v2 B.4.2], of ~2,100 + ~770 rows (of ~400 they
+      # left the base unable to use the layout: pass@1 0.07, readable 0.41).
       "sft": _sft("@rejection/sft.jsonl", 2.0),
       "all_scenario_rl": _all_scenario_rl(),
   }
