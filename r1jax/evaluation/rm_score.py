@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from r1jax.data import preferences as prefs
+from r1jax.evaluation import passk
 from r1jax.rewards import judge
 from r1jax.trainers import reward_model
 
@@ -73,6 +74,5 @@ def metrics(records: Sequence[dict], scores: np.ndarray) -> dict:
   by = {}
   for r, s in zip(records, scores):
     by.setdefault(r["problem"], []).append(float(s))
-  per = np.array([np.mean(v) for v in by.values()])
-  se = per.std(ddof=1) / np.sqrt(len(per)) if len(per) > 1 else 0.0
-  return {"rm_score": float(per.mean()), "rm_score_stderr": float(se)}
+  mean, se = passk.mean_stderr([np.mean(v) for v in by.values()])
+  return {"rm_score": mean, "rm_score_stderr": se}
