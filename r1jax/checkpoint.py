@@ -168,6 +168,21 @@ class Checkpointer:
     self.close()
 
 
+# What this process's guards saw since `take_interrupt()` last read it:
+# whether a signal arrived, and whether a run stopped for one (saved and
+# returned before its last step). A caller that runs stages one after
+# another (trainers/pipeline.py) reads it after each: a run that returns
+# normally may have stopped early.
+_INTERRUPT = {"signalled": False, "stopped": False}
+
+
+def take_interrupt() -> tuple[bool, bool]:
+  """(stopped, signalled) since the last call; clears both."""
+  out = (_INTERRUPT["stopped"], _INTERRUPT["signalled"])
+  _INTERRUPT.update(signalled=False, stopped=False)
+  return out
+
+
 class PreemptionGuard:
   """Turns SIGTERM and SIGINT (Ctrl-C) into a flag that the train loop polls
   (main thread only).
@@ -199,6 +214,7 @@ class PreemptionGuard:
     name = signal.Signals(signum).name
     if signum == signal.SIGINT and self.requested:
       raise KeyboardInterrupt(f"second {name}: aborting without a checkpoint")
+    _INTERRUPT["signalled"] = True
     if not self.requested:
       self.signal_name = name
       logging.warning("%s received: stopping after a checkpoint%s", name,
@@ -224,13 +240,15 @@ class PreemptionGuard:
     has `due` set; the same on every process (every process must call it
     at the same steps)."""
     if jax.process_count() == 1:
-      return self.requested, due
-    if step % self.sync_every:
+      stop = self.requested
+    elif step % self.sync_every:
       return False, False
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    flags = multihost_utils.process_allgather(
-        np.asarray([self.requested, due], np.int32))
-    stop, due = np.any(np.asarray(flags).reshape(-1, 2), axis=0)
+    else:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      flags = multihost_utils.process_allgather(
+          np.asarray([self.requested, due], np.int32))
+      stop, due = np.any(np.asarray(flags).reshape(-1, 2), axis=0)
+    _INTERRUPT["stopped"] |= bool(stop)
     return bool(stop), bool(due)
 
   def stop_requested(self, step: int) -> bool:

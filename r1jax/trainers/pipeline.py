@@ -28,8 +28,10 @@ before it. A finished stage with the same key is skipped. A stage whose
 config changed, and every stage after one that ran again, runs afresh:
 its old directory is moved aside to WORKDIR/<name>.replaced-<time>
 (nothing is deleted). A stage that started with the same key and was
-interrupted resumes like any run (from its checkpoint). Process 0 writes
-the markers; every process runs every stage.
+interrupted resumes like any run (from its checkpoint). A SIGTERM or
+Ctrl-C that a stage's training loop catches (it saves and returns early)
+ends the pipeline there, that stage not marked finished: the same command
+resumes it. Process 0 writes the markers; every process runs every stage.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 from absl import logging
 
+from r1jax import checkpoint as ckpt_lib
 from r1jax import runinfo
 from r1jax import stages as stages_lib
 from r1jax.trainers import common
@@ -296,7 +300,23 @@ def _finished_ids(steps: list[Step], workdir: str) -> dict[str, str]:
   return ids
 
 
-def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> Any:
+def _interrupted() -> tuple[bool, bool]:
+  """(stopped, signalled) for the stage that just returned, the same on
+  every process: its loop stopped early for a signal (the loops agree on
+  that), or a signal reached any process."""
+  stopped, signalled = ckpt_lib.take_interrupt()
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(
+        np.asarray([stopped, signalled], np.int32))
+    stopped, signalled = (bool(v) for v in
+                          np.asarray(flags).reshape(-1, 2).any(0))
+  return stopped, signalled
+
+
+def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> bool:
+  """Runs `step`; whether a signal interrupted it (then, if its loop
+  stopped early, it is not marked finished)."""
   d = os.path.join(workdir, step.name)
   m = read_marker(d)
   if os.path.exists(d) and (fresh or (m is not None and m["key"] != k)):
@@ -312,8 +332,12 @@ def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> Any:
                     "started": started, "finished_id": None})
   _sync(f"pipeline-start:{step.name}")
   t = time.time()
-  out = stages_lib.module(stage).run(resolve(step.config, workdir), d)
+  ckpt_lib.take_interrupt()  # what an earlier run saw is not this one's
+  stages_lib.module(stage).run(resolve(step.config, workdir), d)
   _sync(f"pipeline-end:{step.name}")
+  stopped, signalled = _interrupted()
+  if stopped:
+    return True
   done = _now()
   _write_marker(d, {"name": step.name, "stage": stage, "key": k,
                     "started": started, "finished": done,
@@ -322,7 +346,7 @@ def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> Any:
                         f"{k}|{done}|{os.getpid()}".encode()).hexdigest()[:16]
                     })
   _sync(f"pipeline-marked:{step.name}")
-  return out
+  return signalled
 
 
 def run(c, workdir: str) -> dict:
@@ -356,8 +380,16 @@ def run(c, workdir: str) -> dict:
       logging.info("pipeline: %s finished (key %s); skipped", step.name, k)
       skipped.append(step.name)
     else:
-      _run_step(step, workdir, k, fresh)
+      interrupted = _run_step(step, workdir, k, fresh)
       ran.append(step.name)
+      if interrupted:
+        logging.warning(
+            "pipeline: interrupted in %s (%s); stopping here. Rerun the same "
+            "command to go on from there.", step.name,
+            "saved before its end" if not read_marker(
+                os.path.join(workdir, step.name)).get("finished_id")
+            else "after it finished")
+        return {"ran": ran, "skipped": skipped, "interrupted": step.name}
       m = read_marker(os.path.join(workdir, step.name))
     if not step.is_eval:
       ids[step.name] = m["finished_id"]

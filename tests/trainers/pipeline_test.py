@@ -5,12 +5,13 @@ place, `config.only`, eval after a stage, and an SFT stage that starts from
 the base model's params and not from the RL checkpoint run after it."""
 import json
 import os
+import signal
 
 import pytest
 
 from configs import eval as eval_config
 from r1jax import stages as stages_lib
-from r1jax.trainers import pipeline, pipeline_report
+from r1jax.trainers import loop, pipeline, pipeline_report
 from tests.trainers import util
 
 
@@ -178,6 +179,42 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   assert os.path.exists(os.path.join(root, "sft", "partial"))
   assert len([n for n in os.listdir(root) if ".replaced-" in n]) == n_aside
 
+  # A real SIGTERM that the stage's loop catches (it saves step 1 and
+  # returns): the pipeline stops there, the stage not marked finished, and
+  # the same command resumes it at step 2 (it ran on to the next stage,
+  # on a half-trained model, and skipped it on a rerun as finished).
+  c.stages.sft.steps = 3
+  _sigterm_after_step(monkeypatch, 0)
+  out = pipeline.run(c, root)
+  assert out["interrupted"] == "sft" and out["ran"] == ["sft"], out
+  assert not pipeline.read_marker(os.path.join(root, "sft"))["finished_id"]
+  assert sorted(util.metric_rows(os.path.join(root, "sft"))) == [1]
+  out = pipeline.run(c, root)
+  assert out["ran"] == ["sft"] and "interrupted" not in out, out
+  assert sorted(util.metric_rows(os.path.join(root, "sft"))) == [1, 2, 3]
+  assert pipeline.read_marker(os.path.join(root, "sft"))["finished_id"]
+
+
+def _sigterm_after_step(monkeypatch, at_step):
+  """The next loop.run gets a real SIGTERM right after dispatching step
+  `at_step` (0-based); later runs are left alone."""
+  orig = loop.run
+
+  def run(c, workdir, carry, hooks, **kw):
+    step = hooks.step
+
+    def killing(carry, s):
+      out = step(carry, s)
+      if s == at_step:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return out
+
+    hooks.step = killing
+    monkeypatch.setattr(loop, "run", orig)
+    return orig(c, workdir, carry, hooks, **kw)
+
+  monkeypatch.setattr(loop, "run", run)
+
 
 def test_only_needs_finished_earlier_stages(tmp_path):
   c = config()
@@ -200,14 +237,16 @@ def test_text_metrics_readable_and_language(tmp_path):
   # Run-on and English: 0 of its words German, not readable.
   english = ("i start with the number 3. now i add 2 to it, so 3+2=5. "
              "</think> <answer> 5 </answer>")
-  rows = [(0, german), (0, english), (1, german), (1, german)]
+  rows = [(0, german, True), (0, english, False), (1, german, False),
+          (1, german, False)]
   with open(tmp_path / "samples.jsonl", "w") as f:
-    for p, text in rows:
+    for p, text, ok in rows:
       f.write(json.dumps({"eval": "multilingual_arithmetic", "problem": p,
-                          "completion": text}) + "\n")
+                          "completion": text, "correct": ok}) + "\n")
   m = pipeline_report.text_metrics(c, str(tmp_path))["multilingual_arithmetic"]
   assert m == {"readable": 0.75, "language/de": 0.75,
-               "language/non_en": 0.75}
+               "language/non_en": 0.75, "pass@1/de": 0.25}
+  assert pipeline_report._by_lang(m) == "de 0.25"  # pylint: disable=protected-access
   assert pipeline_report.text_metrics(c, str(tmp_path / "none")) == {}
 
 
