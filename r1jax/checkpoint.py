@@ -177,9 +177,14 @@ _INTERRUPT = {"signalled": False, "stopped": False}
 
 
 def take_interrupt() -> tuple[bool, bool]:
-  """(stopped, signalled) since the last call; clears both."""
+  """(stopped, signalled) since the last call, the same on every process
+  (a collective with several: every process calls it); clears both."""
   out = (_INTERRUPT["stopped"], _INTERRUPT["signalled"])
   _INTERRUPT.update(signalled=False, stopped=False)
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(np.asarray(out, np.int32))
+    out = tuple(bool(v) for v in np.asarray(flags).reshape(-1, 2).any(0))
   return out
 
 

@@ -175,6 +175,14 @@ def pretrain_base(c, base: str) -> bool:
   return False
 
 
+def _interrupted(phase: str) -> dict:
+  """A SIGTERM / Ctrl-C during `phase`: stop before the next phase (which
+  would start from a half-trained model) and write no results."""
+  logging.warning("r1_zero_demo: interrupted during %s; rerun the same "
+                  "command to go on", phase)
+  return {"interrupted": phase}
+
+
 def run(c, workdir: str) -> dict:
   validate(c)
   t0 = time.time()
@@ -191,13 +199,18 @@ def run(c, workdir: str) -> dict:
   times = {}
 
   # 1. BASE MODEL (cached).
+  ckpt_lib.take_interrupt()
   cached = pretrain_base(c, base)
   times["pretrain"] = time.time() - t0
+  if ckpt_lib.take_interrupt()[1]:
+    return _interrupted("pretraining")
 
   # 2. R1-ZERO GRPO from it (held-out eval at step 0 and at the end).
   t1 = time.time()
   grpo.run(rl, rl_dir)
   times["grpo"] = time.time() - t1
+  if ckpt_lib.take_interrupt()[0]:
+    return _interrupted("GRPO")
 
   # 3. RESULTS AND CURVES.
   t2 = time.time()

@@ -47,7 +47,6 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 from absl import logging
 
 from r1jax import checkpoint as ckpt_lib
@@ -300,20 +299,6 @@ def _finished_ids(steps: list[Step], workdir: str) -> dict[str, str]:
   return ids
 
 
-def _interrupted() -> tuple[bool, bool]:
-  """(stopped, signalled) for the stage that just returned, the same on
-  every process: its loop stopped early for a signal (the loops agree on
-  that), or a signal reached any process."""
-  stopped, signalled = ckpt_lib.take_interrupt()
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    flags = multihost_utils.process_allgather(
-        np.asarray([stopped, signalled], np.int32))
-    stopped, signalled = (bool(v) for v in
-                          np.asarray(flags).reshape(-1, 2).any(0))
-  return stopped, signalled
-
-
 def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> bool:
   """Runs `step`; whether a signal interrupted it (then, if its loop
   stopped early, it is not marked finished)."""
@@ -335,7 +320,8 @@ def _run_step(step: Step, workdir: str, k: str, fresh: bool) -> bool:
   ckpt_lib.take_interrupt()  # what an earlier run saw is not this one's
   stages_lib.module(stage).run(resolve(step.config, workdir), d)
   _sync(f"pipeline-end:{step.name}")
-  stopped, signalled = _interrupted()
+  # Its loop stopped early for a signal (saved), or a signal came after.
+  stopped, signalled = ckpt_lib.take_interrupt()
   if stopped:
     return True
   done = _now()

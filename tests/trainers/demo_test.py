@@ -141,3 +141,39 @@ def test_aha_variant_shares_its_problems_between_corpus_and_rl():
   assert pre.data.corpus_kwargs.exclude_seed == rl.data.eval_seed
   assert pre.data.corpus_kwargs.exclude_count == rl.eval.num_prompts
   demo.validate(c)
+
+
+def test_sigterm_in_pretraining_stops_before_grpo(tmp_path, monkeypatch):
+  """A signal the pretraining loop caught (it saved and returned early)
+  ends the demo there: GRPO would otherwise start from the half-trained
+  base, and results.json would report it."""
+  import signal  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  from r1jax.trainers import grpo  # pylint: disable=g-import-not-at-top
+
+  def stopped_early(c, base):
+    del c, base
+    with ckpt_lib.PreemptionGuard() as guard:
+      os.kill(os.getpid(), signal.SIGTERM)
+      assert guard.poll(1)[0]
+    return False
+
+  ran = []
+  # (The short config's batch is for one device; the tests simulate 8.)
+  monkeypatch.setattr(demo, "validate", lambda c: None)
+  monkeypatch.setattr(demo, "pretrain_base", stopped_early)
+  monkeypatch.setattr(grpo, "run", lambda *a: ran.append(a))
+  out = demo.run(r1_zero_demo.get_config("short"), str(tmp_path))
+  assert out == {"interrupted": "pretraining"} and not ran
+  assert not os.path.exists(tmp_path / "results.json")
+  # A signal that arrives after the loop's last step: GRPO still stops.
+  monkeypatch.setattr(demo, "pretrain_base", lambda c, base: True)
+
+  def grpo_stopped(rl, d):
+    ran.append(d)
+    stopped_early(rl, d)
+
+  monkeypatch.setattr(grpo, "run", grpo_stopped)
+  out = demo.run(r1_zero_demo.get_config("short"), str(tmp_path))
+  assert out == {"interrupted": "GRPO"} and len(ran) == 1
+  assert not os.path.exists(tmp_path / "results.json")
