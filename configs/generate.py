@@ -57,12 +57,15 @@ FILTERS = ("summary", "correct", "language", "long_paragraph", "code_block",
 TASK_FILTERS = ("correct", "long_paragraph", "code_block", "length",
                 "trim_after_answer", "dedupe")
 
-# Cold-start data from R1-Zero's own samples [R1v2 B.3.2]: correct,
-# single-language, not repetitive, then rewritten into R1's readable layout
-# (r1jax/rejection/readable.py); `readable_layout` rejects any sample the
-# rewrite could not lay out.
-COLD_START_FILTERS = ("correct", "language", "repetition", "length",
-                      "readable", "readable_layout", "dedupe")
+# Cold-start data from R1-Zero's own samples [R1v2 B.3.2]: correct; the
+# chain's sentences that drifted into another language put back into the
+# prompt's (the refinement's language repair, by rule for the miniature's
+# sentence templates: r1jax/rejection/translate.py); single-language (what
+# the rule could not repair is rejected), not repetitive, then rewritten
+# into R1's readable layout (r1jax/rejection/readable.py);
+# `readable_layout` rejects any sample the rewrite could not lay out.
+COLD_START_FILTERS = ("correct", "translate", "language", "repetition",
+                      "length", "readable", "readable_layout", "dedupe")
 
 
 def _task_names():

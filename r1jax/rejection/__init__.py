@@ -14,6 +14,7 @@ from r1jax.rejection import filters
 from r1jax.rejection import judge_filter  # registers the `judge` filter
 from r1jax.rejection import readable  # registers `readable`, `readable_layout`
 from r1jax.rejection import report
+from r1jax.rejection import translate  # registers `translate`
 from r1jax.rejection.chain import add_selection
 from r1jax.rejection.chain import apply
 from r1jax.rejection.chain import default_options

@@ -78,10 +78,16 @@ def equations(cot: str) -> list[str]:
   return [f"{lhs}={rhs}" for lhs, rhs in out]
 
 
-def summary(cot: str, answer: str, lang: str) -> str:
-  """One line: the chain's equations, then the answer sentence."""
+# What the summary line holds: the chain's equations then the answer
+# sentence, or the answer sentence alone.
+SUMMARIES = ("equations", "answer")
+
+
+def summary(cot: str, answer: str, lang: str, kind: str = "equations") -> str:
+  """One line: the chain's equations (`kind` "equations"), then the answer
+  sentence."""
   said = ANSWER.get(lang, ANSWER["en"]).format(a=answer)
-  eqs = equations(cot)
+  eqs = equations(cot) if kind == "equations" else []
   return f"{', '.join(eqs)}. {said}" if eqs else said
 
 
@@ -109,9 +115,11 @@ def is_readable(text: str, think_opened: bool = False) -> bool:
   return bool(language_lib.chunks(re.sub(r"\\boxed\{.*\}", "", said)))
 
 
-def rewrite(text: str, think_opened: bool = False, lang: str = "en") -> str:
-  """`text` in the readable layout; unchanged when it is already, or when
-  it has no closed think block or no final answer to summarise."""
+def rewrite(text: str, think_opened: bool = False, lang: str = "en",
+            kind: str = "equations") -> str:
+  """`text` in the readable layout, its summary of `kind` (SUMMARIES);
+  unchanged when it is already, or when it has no closed think block or no
+  final answer to summarise."""
   if is_readable(text, think_opened):
     return text
   if extract.THINK_CLOSE not in text:
@@ -124,20 +132,28 @@ def rewrite(text: str, think_opened: bool = False, lang: str = "en") -> str:
   # An answer already boxed ("<answer> \boxed{x} </answer>") is boxed once.
   boxed = extract.last_boxed(answer)
   answer = answer if boxed is None else boxed.strip()
+  said = summary(cot, answer, lang, kind)
   return ("" if think_opened else "<think>\n") + "\n".join(steps) \
-      + f"\n</think>\n<answer>\n{summary(cot, answer, lang)}\n</answer>"
+      + f"\n</think>\n<answer>\n{said}\n</answer>"
 
 
 @filters.register("readable", transform=True)
+# pylint: disable-next=redefined-outer-name
 def readable(samples: Sequence[Mapping[str, Any]],
-             think_opened: bool = False) -> list[str]:
+             think_opened: bool = False,
+             summary: str = "equations") -> list[str]:
   """Rewrites each text into R1's readable layout (`rewrite`), its
-  summary in the sample's target language (`target_language`)."""
+  summary in the sample's target language (`target_language`): the
+  chain's equations and the answer sentence (`summary` "equations"), or
+  the answer sentence alone ("answer")."""
+  if summary not in SUMMARIES:
+    raise ValueError(f"config.filter_options.readable.summary={summary!r}: "
+                     f"one of {SUMMARIES}")
   out = []
   for s in samples:
     text = str(s["text"])
     lang = target_language(s, extract.think_section(text, think_opened))
-    out.append(rewrite(text, think_opened, lang))
+    out.append(rewrite(text, think_opened, lang, summary))
   return out
 
 

@@ -72,6 +72,23 @@ class RewriteTest(absltest.TestCase):
     self.assertEqual(_rewrite(PROSE, prompt="How much cake?"),
                      PROSE_READABLE)
 
+  def test_answer_only_summary(self):
+    # `summary="answer"`: the conclusion alone, nothing to copy but the
+    # answer; still the readable layout, and the answer is kept.
+    out = readable.readable([dict(text=DE, lang="de")], summary="answer")[0]
+    self.assertEqual(out, DE_READABLE.replace(
+        "3+2=5, 5*3=15, 15-8=7. Also", "Also"))
+    self.assertTrue(readable.is_readable(out))
+    self.assertTrue(math_check.check_math(extract.extract_answer(out), "7"))
+    out, _ = chain.apply([dict(completion=ZH, prompt=ZH_PROMPT)],
+                         ("readable",), {"readable": {"summary": "answer"}},
+                         think_opened=False)
+    self.assertTrue(out[0]["text"].endswith(
+        "</think>\n<answer>\n所以答案是\\boxed{-4}。\n</answer>"))
+    with self.assertRaisesRegex(ValueError,
+                                "filter_options.readable.summary='short'"):
+      chain.validate(("readable",), {"readable": {"summary": "short"}})
+
   def test_think_opened_sample_stays_open(self):
     # Sampled after r1_chat's "<think>\n": the text has no <think>.
     opened = DE.replace(" <think> ", "")

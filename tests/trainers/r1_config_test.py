@@ -336,8 +336,13 @@ def test_mini_stages_rewards_and_markup():
   assert s.r1_zero.rl.temperature == s.reasoning_rl.rl.temperature == 1.0
   assert s.sft.epochs == 2.0  # [R1v2 B.4.2], in passes over its data
   # The samples each SFT stage sees: prompts x n, at most 2 kept per prompt.
-  assert s.cold_start_data.prompts.task_count == 4096
+  assert s.cold_start_data.prompts.task_count == 2048
   assert s.rejection.prompts.task_count == 3072
+  # Cold-start rows: drifted sentences put back into the prompt's language
+  # before the language filter; a summary of the answer sentence alone.
+  f = list(s.cold_start_data.filters)
+  assert f.index("correct") < f.index("translate") < f.index("language")
+  assert s.cold_start_data.filter_options.readable.summary == "answer"
   # R1-Zero in its template; the R1 stages in r1_chat, whose markup is
   # single pieces of the tokenizer the base trains.
   assert s.r1_zero.template == s.cold_start_data.prompts.template == (
