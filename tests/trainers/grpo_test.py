@@ -2,40 +2,18 @@
 config errors that name the field."""
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 
-from r1jax.trainers import grpo, loop, sft
+from r1jax.trainers import grpo, sft
 from tests.trainers import util
 
 
 @pytest.fixture(scope="module")
 def tok_path(tmp_path_factory):
   return util.tokenizer(str(tmp_path_factory.mktemp("tok")))
-
-
-def _kill_at(monkeypatch, at_step: int):
-  """The next loop.run gets a real SIGTERM right after dispatching step
-  `at_step` (the preemption path), then later runs are left alone."""
-  orig = loop.run
-
-  def run(c, workdir, carry, hooks, **kw):
-    step = hooks.step
-
-    def killing(carry, s):
-      out = step(carry, s)
-      if s == at_step:
-        os.kill(os.getpid(), signal.SIGTERM)
-      return out
-
-    hooks.step = killing
-    monkeypatch.setattr(loop, "run", orig)
-    return orig(c, workdir, carry, hooks, **kw)
-
-  monkeypatch.setattr(loop, "run", run)
 
 
 @pytest.mark.parametrize("stage", ["grpo", "sft"])
@@ -49,7 +27,7 @@ def test_sigterm_then_resume_equals_uninterrupted(stage, tmp_path, tok_path,
     run = sft.run
   whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
   run(cfg(), whole)
-  _kill_at(monkeypatch, 1)
+  util.sigterm_at(monkeypatch, 1)
   run(cfg(), parts)
   # Stopped cleanly after step 2 with a checkpoint; nothing after it.
   assert sorted(util.metric_rows(parts)) == [1, 2]

@@ -5,13 +5,12 @@ place, `config.only`, eval after a stage, and an SFT stage that starts from
 the base model's params and not from the RL checkpoint run after it."""
 import json
 import os
-import signal
 
 import pytest
 
 from configs import eval as eval_config
 from r1jax import stages as stages_lib
-from r1jax.trainers import loop, pipeline, pipeline_report
+from r1jax.trainers import pipeline, pipeline_report
 from tests.trainers import util
 
 
@@ -184,7 +183,7 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   # the same command resumes it at step 2 (it ran on to the next stage,
   # on a half-trained model, and skipped it on a rerun as finished).
   c.stages.sft.steps = 3
-  _sigterm_after_step(monkeypatch, 0)
+  util.sigterm_at(monkeypatch, 0)
   out = pipeline.run(c, root)
   assert out["interrupted"] == "sft" and out["ran"] == ["sft"], out
   assert not pipeline.read_marker(os.path.join(root, "sft"))["finished_id"]
@@ -194,26 +193,6 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   assert sorted(util.metric_rows(os.path.join(root, "sft"))) == [1, 2, 3]
   assert pipeline.read_marker(os.path.join(root, "sft"))["finished_id"]
 
-
-def _sigterm_after_step(monkeypatch, at_step):
-  """The next loop.run gets a real SIGTERM right after dispatching step
-  `at_step` (0-based); later runs are left alone."""
-  orig = loop.run
-
-  def run(c, workdir, carry, hooks, **kw):
-    step = hooks.step
-
-    def killing(carry, s):
-      out = step(carry, s)
-      if s == at_step:
-        os.kill(os.getpid(), signal.SIGTERM)
-      return out
-
-    hooks.step = killing
-    monkeypatch.setattr(loop, "run", orig)
-    return orig(c, workdir, carry, hooks, **kw)
-
-  monkeypatch.setattr(loop, "run", run)
 
 
 def test_only_needs_finished_earlier_stages(tmp_path):

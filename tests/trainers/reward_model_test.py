@@ -6,7 +6,6 @@ the tiny config learning, R1's defaults and config errors that name the
 field."""
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -21,7 +20,7 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import pipeline
 from r1jax.data import preferences as prefs
 from r1jax.models import hf, reward
-from r1jax.trainers import common, loop
+from r1jax.trainers import common
 from r1jax.trainers import reward_model as rm
 from tests.trainers import util
 
@@ -181,32 +180,12 @@ def test_main_tiny_config(tmp_path):
   assert sorted(util.metric_rows(workdir)) == [0, 1, 2]
 
 
-def _kill_at(monkeypatch, at_step: int):
-  """The next loop.run gets a SIGTERM right after dispatching `at_step`."""
-  orig = loop.run
-
-  def run(c, workdir, carry, hooks, **kw):
-    step = hooks.step
-
-    def killing(carry, s):
-      out = step(carry, s)
-      if s == at_step:
-        os.kill(os.getpid(), signal.SIGTERM)
-      return out
-
-    hooks.step = killing
-    monkeypatch.setattr(loop, "run", orig)
-    return orig(c, workdir, carry, hooks, **kw)
-
-  monkeypatch.setattr(loop, "run", run)
-
-
 def test_sigterm_then_resume_equals_uninterrupted(tmp_path, tok_path,
                                                   monkeypatch):
   cfg = lambda: tiny_config(tok_path, **{"eval.every": 2})  # noqa: E731
   whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
   rm.run(cfg(), whole)
-  _kill_at(monkeypatch, 1)
+  util.sigterm_at(monkeypatch, 1)
   rm.run(cfg(), parts)
   assert sorted(util.metric_rows(parts)) == [0, 1, 2]
   assert not os.path.exists(os.path.join(parts, rm.STATS_FILE))

@@ -1,6 +1,7 @@
 """Shared helpers for the trainer tests: tiny stage configs, metrics rows."""
 import json
 import os
+import signal
 import shutil
 from typing import Any, NamedTuple
 
@@ -273,3 +274,25 @@ def max_diff(a, b) -> float:
   return max(float(np.max(np.abs(np.asarray(x, np.float32)
                                  - np.asarray(y, np.float32))))
              for x, y in zip(a, b))
+
+
+def sigterm_at(monkeypatch, at_step: int):
+  """The next `loop.run` gets a real SIGTERM right after dispatching step
+  `at_step` (0-based: the preemption path); later runs are left alone."""
+  from r1jax.trainers import loop  # pylint: disable=g-import-not-at-top
+  orig = loop.run
+
+  def run(c, workdir, carry, hooks, **kw):
+    step = hooks.step
+
+    def killing(carry, s):
+      out = step(carry, s)
+      if s == at_step:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return out
+
+    hooks.step = killing
+    monkeypatch.setattr(loop, "run", orig)
+    return orig(c, workdir, carry, hooks, **kw)
+
+  monkeypatch.setattr(loop, "run", run)
