@@ -16,9 +16,11 @@ Stages (config.order), each in WORKDIR/<name>:
   reward_model     helpfulness RM from the base on generated pairs (a
                    helpful reply preferred to an unhelpful one) [R1v2 3.1]
   r1_zero          R1-Zero: GRPO from the base, accuracy + format [R1v2 2]
-  cold_start_data  R1-Zero sampled at T 1.0, correct single-language
-                   samples rewritten into the readable layout
-                   (configs/generate.py:cold_start) [R1v2 B.3.2]
+  cold_start_data  R1-Zero sampled at T 1.0, correct samples, drifted
+                   sentences put back into the prompt's language, single-
+                   language ones rewritten into the readable layout with
+                   an answer-sentence summary (configs/generate.py:
+                   cold_start) [R1v2 B.3.2]
   cold_start       SFT of the BASE on them, r1_chat markup [R1v1 2.3.1]
   reasoning_rl     GRPO + language consistency [R1v2 3.2.1]
   rejection        sampling reasoning_rl: correct, single-language,
