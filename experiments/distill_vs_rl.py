@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 from configs import eval as eval_config
 from configs import generate as generate_config
 from configs import r1_zero_demo
+from r1jax import checkpoint as ckpt_lib
 from r1jax.trainers import demo, evaluate, generate, grpo, sft
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -178,13 +179,16 @@ def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int,
   if not teacher_demo:
     teacher_demo = os.path.join(workdir, "teacher")
     if not os.path.exists(os.path.join(teacher_demo, "results.json")):
-      demo.run(d, teacher_demo)
+      if "interrupted" in demo.run(d, teacher_demo):
+        raise SystemExit("distill_vs_rl: the teacher demo was interrupted; "
+                         "rerun the same command to go on")
   times["teacher"] = time.time() - t
   teacher = os.path.join(teacher_demo, "rl")
   base = os.path.join(workdir, "student_base")
   t = time.time()
   if not _finished(base):
     sft.run(student_base_config(d, teacher_demo, v, student), base)
+    ckpt_lib.exit_if_interrupted("distill_vs_rl: the student base")
   times["student_base"] = time.time() - t
   models = {"teacher": teacher, "student_base": base}
   for arm in arms:
@@ -200,6 +204,7 @@ def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int,
         generate.run(generate_cfg(d, teacher, v, seed), data)
       if not _finished(out):
         sft.run(sft_cfg(d, base, os.path.join(data, "sft.jsonl"), v), out)
+    ckpt_lib.exit_if_interrupted(f"distill_vs_rl: arm {arm}")
     times[arm] = time.time() - t
     models[arm] = out
   results = {}

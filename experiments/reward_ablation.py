@@ -140,6 +140,9 @@ def main():
       res = json.load(open(done))
     else:
       res = demo.run(arm_config(name, a.seed, a.rl_steps), wd)
+      if "interrupted" in res:
+        raise SystemExit(f"reward_ablation: arm {name} was interrupted; "
+                         "rerun the same command to go on")
     shared_base = shared_base or os.path.join(wd, "base")
     rl_dir = os.path.join(wd, "rl")
     rows[name] = {k: res.get(k) for k in KEYS}

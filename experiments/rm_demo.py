@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 from configs import generate as generate_config
 from configs import r1_zero_demo
 from configs import reward_model as rm_config
+from r1jax import checkpoint as ckpt_lib
 from r1jax import configlib
 from r1jax import metrics as metrics_lib
 from r1jax.trainers import demo, evaluate, generate, grpo, reward_model
@@ -182,6 +183,7 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
   t = time.time()
   base = os.path.join(base_demo or workdir, "base")
   demo.pretrain_base(d, base)
+  ckpt_lib.exit_if_interrupted("rm_demo: the base")
   times["base"] = time.time() - t
 
   t = time.time()
@@ -199,6 +201,7 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
   rm_dir = os.path.join(workdir, "rm")
   if not _finished(rm_dir):
     reward_model.run(rm_cfg(d, base, pref_file, v, seed), rm_dir)
+    ckpt_lib.exit_if_interrupted("rm_demo: the reward model")
   rm_final = json.load(open(os.path.join(rm_dir, "final_metrics.json")))
   times["reward_model"] = time.time() - t
 
@@ -209,6 +212,7 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
     rl_dir = os.path.join(workdir, arm)
     if not _finished(rl_dir):
       grpo.run(rl_cfg(d, base, rm_dir, v, arm), rl_dir)
+      ckpt_lib.exit_if_interrupted(f"rm_demo: arm {arm}")
     times[arm] = time.time() - t
     models[arm] = rl_dir
     curves[arm] = {k: _curve(rl_dir, f"reward/{k}")

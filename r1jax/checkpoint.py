@@ -188,6 +188,15 @@ def take_interrupt() -> tuple[bool, bool]:
   return out
 
 
+def exit_if_interrupted(what: str) -> None:
+  """For scripts that run stages one after another: SystemExit when a
+  signal reached a run since the last `take_interrupt` (its progress is
+  saved; the next stage would start from an unfinished model)."""
+  if take_interrupt()[1]:
+    raise SystemExit(f"{what}: interrupted by a signal; its progress is "
+                     "saved: rerun the same command to go on")
+
+
 class PreemptionGuard:
   """Turns SIGTERM and SIGINT (Ctrl-C) into a flag that the train loop polls
   (main thread only).

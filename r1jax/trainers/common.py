@@ -284,9 +284,25 @@ def write_config(c, workdir: str) -> dict:
   return runinfo.record(c, workdir)
 
 
-def finish(c, workdir: str, cfg, params, last: dict) -> dict:
+def saved_final_step(workdir: str, total_steps: int) -> bool:
+  """Whether the run in `workdir` saved its last step: a loop stopped by
+  SIGTERM / Ctrl-C saved an earlier one and returned normally."""
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(workdir),
+                               async_save=False)
+  try:
+    return ckpt.latest_step() == total_steps
+  finally:
+    ckpt.close()
+
+
+def finish(c, workdir: str, cfg, params, last: dict,
+           total_steps: int) -> dict:
   """After training: optional HF export (every process joins its gathers;
-  process 0 writes) and final_metrics.json (process 0). Returns `last`."""
+  process 0 writes) and final_metrics.json (process 0). Returns `last`.
+  Neither when the loop stopped before `total_steps` (a signal): the
+  files mean a finished run, and the rerun resumes and writes them."""
+  if not saved_final_step(workdir, total_steps):
+    return last
   if c.checkpoint.export_hf:
     ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params,
                        tokenizer=workdir)

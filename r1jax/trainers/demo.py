@@ -71,14 +71,8 @@ def validate(c) -> None:
 
 
 def _pretrained(base: str, steps: int) -> bool:
-  if not os.path.isfile(os.path.join(base, ckpt_lib.MODEL_CONFIG)):
-    return False
-  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(base),
-                               async_save=False)
-  try:
-    return ckpt.latest_step() == steps
-  finally:
-    ckpt.close()
+  return (os.path.isfile(os.path.join(base, ckpt_lib.MODEL_CONFIG))
+          and common.saved_final_step(base, steps))
 
 
 def _train_tokenizer(c, pre, base: str) -> None:

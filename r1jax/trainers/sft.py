@@ -275,4 +275,5 @@ def run(c, workdir: str) -> dict:
   finally:
     if prefetcher:
       prefetcher.close()
-  return common.finish(c, workdir, cfg, carry["train"]["params"], last)
+  return common.finish(c, workdir, cfg, carry["train"]["params"], last,
+                       steps)

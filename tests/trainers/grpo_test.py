@@ -29,10 +29,14 @@ def test_sigterm_then_resume_equals_uninterrupted(stage, tmp_path, tok_path,
   run(cfg(), whole)
   util.sigterm_at(monkeypatch, 1)
   run(cfg(), parts)
-  # Stopped cleanly after step 2 with a checkpoint; nothing after it.
+  # Stopped cleanly after step 2 with a checkpoint; nothing after it, and
+  # no final_metrics.json (it means a finished run: scripts skip those).
   assert sorted(util.metric_rows(parts)) == [1, 2]
   assert os.path.isdir(os.path.join(parts, "checkpoints", "2"))
+  final = os.path.join(parts, "final_metrics.json")
+  assert not os.path.exists(final)
   run(cfg(), parts)  # resumes at step 2
+  assert os.path.exists(final)
   a, b = util.metric_rows(whole), util.metric_rows(parts)
   assert sorted(a) == sorted(b) == [1, 2, 3, 4]
   for step in a:

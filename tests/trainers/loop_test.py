@@ -216,3 +216,16 @@ def test_adamw_moments_are_sharded_like_their_params():
       assert {sh.data.shape for sh in x.addressable_shards} == {(8, 16)}
     for x in jax.tree.leaves(s["opt_state"]):
       assert x.sharding.mesh == mesh
+
+
+def test_exit_if_interrupted_after_a_caught_signal():
+  """Scripts that chain stages stop after one a signal reached; the flags
+  are read once (the next stage starts clean)."""
+  ckpt_lib.take_interrupt()
+  ckpt_lib.exit_if_interrupted("nothing happened")  # no signal: returns
+  with ckpt_lib.PreemptionGuard() as guard:
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert guard.poll(3) == (True, False)
+  with pytest.raises(SystemExit, match="stage x: interrupted"):
+    ckpt_lib.exit_if_interrupted("stage x")
+  assert ckpt_lib.take_interrupt() == (False, False)

@@ -188,6 +188,7 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   assert out["interrupted"] == "sft" and out["ran"] == ["sft"], out
   assert not pipeline.read_marker(os.path.join(root, "sft"))["finished_id"]
   assert sorted(util.metric_rows(os.path.join(root, "sft"))) == [1]
+  assert not os.path.exists(os.path.join(root, "sft", "final_metrics.json"))
   out = pipeline.run(c, root)
   assert out["ran"] == ["sft"] and "interrupted" not in out, out
   assert sorted(util.metric_rows(os.path.join(root, "sft"))) == [1, 2, 3]
