@@ -60,8 +60,8 @@ German and Chinese chains drift into English, no summary, and general
 requests answered helpfully half the time) -> reward_model
 (helpfulness, Bradley-Terry on generated pairs) -> r1_zero (R1-Zero GRPO on
 it) -> cold_start_data (R1-Zero's own correct samples, put back into the
-prompt's language and rewritten into the readable layout) -> cold_start (SFT of the base) -> reasoning_rl ->
-rejection -> general_data (the base's replies to general requests: the
+prompt's language and rewritten into the readable layout) -> cold_start
+(SFT of the base) -> reasoning_rl -> rejection -> general_data (the base's replies to general requests: the
 non-reasoning SFT data) -> sft (of the base again, on both) ->
 all_scenario_rl -> eval of r1_zero and of every R1 model on the same
 held-out problems and requests (pass@1, format, readable, language
