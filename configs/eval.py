@@ -9,8 +9,8 @@ r"""Evaluate a model the way the R1 paper does: pass@1 over n samples.
       --config.evals.gpqa_diamond.file=/data/gpqa/gpqa_diamond.csv \
       --workdir=/tmp/eval_distill_1p5b
   # A model r1jax trained, on a synthetic task, with its own template:
-  python -m r1jax.main --config=configs/eval.py:countdown \
-      --config.init_from=/tmp/r1_zero_demo/grpo --workdir=/tmp/eval_demo
+  python -m r1jax.main --config=configs/eval.py:arithmetic \
+      --config.init_from=/tmp/demo/rl --workdir=/tmp/eval_demo
 
 The argument after ':' is a comma-separated list of evaluators and options:
 - benchmarks: aime2024, aime2025, math500, gpqa_diamond, gsm8k,

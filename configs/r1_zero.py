@@ -208,6 +208,10 @@ def get_config(arg=None):
   # consecutive steps: all advantages are 0 and GRPO learns nothing. The
   # count is the metric `no_signal_steps`. 0 = never warn.
   c.log.no_signal_steps = 5
+  # WORKDIR/curves.png at the end of the run (also after a signal):
+  # rewards, response length, reflection and held-out metrics against the
+  # step (metrics.RL_CURVES; matplotlib).
+  c.log.curves = True
   c.checkpoint = configlib.checkpoint_block()
 
   if a.variant == "tiny" or a.runlocal:

@@ -2,11 +2,10 @@ r"""What R1-Zero GRPO changed in the CPU demo: held-out answers by style.
 
   python experiments/demo_styles.py --workdir=/tmp/r1jax_demo [--seed=0]
 
-Loads the demo's base model (WORKDIR/base) and its GRPO result (WORKDIR/rl),
-samples the demo's held-out prompts exactly as its evaluation does (same
-prompts, key, k, temperature 0.6 and top-p 0.95, so the pass@1 printed
-equals results.json), and sorts every answer into the corpus's styles
-(r1jax/data/corpora.py, `r1_zero_base`):
+Reads the held-out answers the demo's evaluations wrote for its base model
+(WORKDIR/eval/base) and its GRPO result (WORKDIR/eval/rl), the samples
+behind results.json (so the pass@1 printed equals it), and sorts every
+answer into the corpus's styles (r1jax/data/corpora.py, `r1_zero_base`):
 
   untagged  no <answer> tag ("... the answer is N.")
   checked   tagged, and the reasoning says "wait" (a self-check)
@@ -14,8 +13,11 @@ equals results.json), and sorts every answer into the corpus's styles
   worked    tagged worked steps
 
 For each model it prints the share of answers and their accuracy per style,
-and writes WORKDIR/styles.json. Run the demo first (the README's main
-command) with the same --seed.
+and per number of operations how often worked answers check and how
+accurate checked and unchecked ones are; writes WORKDIR/styles.json. With
+--temperature or --k it samples both checkpoints again instead
+(styles_t<T>.json). Run the demo first (the README's main command) with the
+same --seed and --variant.
 """
 
 import argparse
@@ -29,7 +31,8 @@ import numpy as np
 
 from r1jax import checkpoint as ckpt_lib
 from r1jax.rewards import extract
-from r1jax.trainers import common, demo, grpo, rl_data
+from r1jax.evaluation import evaluators
+from r1jax.trainers import common, grpo, rl_data
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -81,39 +84,29 @@ def by_difficulty(samples) -> dict:
   return out
 
 
-def main():
-  ap = argparse.ArgumentParser(
-      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--workdir", required=True,
-                  help="the demo's workdir (holds base/ and rl/); "
-                  "styles.json is written there")
-  ap.add_argument("--seed", type=int, default=0,
-                  help="the demo's config.seed; must match the demo run "
-                  "(default: %(default)s)")
-  ap.add_argument("--variant", default="cpu", choices=("cpu", "short", "aha"),
-                  help="configs/r1_zero_demo.py variant the demo ran with "
-                  "(default: %(default)s)")
-  ap.add_argument("--temperature", type=float, default=None,
-                  help="sample at this temperature instead of the demo's "
-                  "evaluation's 0.6 (e.g. 1.0, the rollouts': a base model's "
-                  "rare styles are rarer still at 0.6)")
-  ap.add_argument("--k", type=int, default=None,
-                  help="samples per held-out prompt (default: the demo's)")
-  a = ap.parse_args()
-  c = r1_zero_demo.get_config(a.variant)
-  c.seed = a.seed
-  if a.temperature is not None:
-    c.grpo.eval.temperature = a.temperature
-  if a.k is not None:
-    c.grpo.eval.k = a.k
-  _, rl = demo.sub_configs(c)
-  base, rl_dir = (os.path.join(a.workdir, "base"),
-                  os.path.join(a.workdir, "rl"))
-  if not os.path.isdir(ckpt_lib.checkpoints_dir(base)):
-    raise SystemExit(f"--workdir: no checkpoints in {base}; run the demo "
-                     "first (python -m r1jax.main "
-                     "--config=configs/r1_zero_demo.py ...)")
-  rl.init_from = base
+def from_eval(e, eval_dir: str) -> list[dict]:
+  """{"example", "texts", "correct"} per problem of an `eval` stage's
+  samples.jsonl (config `e`, one evaluator), in problem order."""
+  (name, block), = e.evals.items()
+  examples = evaluators.load_examples(block)
+  by = {}
+  with open(os.path.join(eval_dir, "samples.jsonl"), encoding="utf-8") as f:
+    for line in f:
+      r = json.loads(line)
+      if r["eval"] == name:
+        s = by.setdefault(r["problem"], {"example": examples[r["problem"]],
+                                         "texts": [], "correct": []})
+        s["texts"].append(r["completion"])
+        s["correct"].append(bool(r["correct"]))
+  return [by[p] for p in sorted(by)]
+
+
+def resample(rl, workdir: str, k: int, temperature: float) -> dict:
+  """{model: samples}: the held-out problems sampled again from both
+  checkpoints through the RL stage's held-out evaluation (rl_data)."""
+  rl_dir = os.path.join(workdir, "rl")
+  rl.eval.k = k
+  rl.eval.temperature = temperature
   b = grpo.build(rl, rl_dir)
   models = [("base", b["params"])]
   if os.path.isdir(ckpt_lib.checkpoints_dir(rl_dir)):
@@ -124,16 +117,63 @@ def main():
     ckpt.close()
   else:
     print(f"no GRPO checkpoint in {rl_dir} yet: the base model only")
-  stops = b["spec"].stop_ids
-  result = {}
+  out = {}
   with jax.set_mesh(b["mesh"]), nn.logical_axis_rules(b["rules"]):
     for name, params in models:
-      samples = []
+      out[name] = []
       rl_data.evaluate(params, b["cfg"], b["tok"], b["prompts"], rl,
-                       b["mesh"], stops, rl.seed + 1, b["prompter"],
-                       samples, rules=b["rules"])
-      result[name] = by_style(samples)
-      result[name]["by_ops"] = by_difficulty(samples)
+                       b["mesh"], b["spec"].stop_ids, rl.seed + 1,
+                       b["prompter"], out[name], rules=b["rules"])
+  return out
+
+
+def main():
+  ap = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--workdir", required=True,
+                  help="the demo's workdir (holds base/, rl/ and eval/); "
+                  "styles.json is written there")
+  ap.add_argument("--seed", type=int, default=0,
+                  help="the demo's config.seed; must match the demo run "
+                  "(default: %(default)s)")
+  ap.add_argument("--variant", default="cpu", choices=("cpu", "short", "aha"),
+                  help="configs/r1_zero_demo.py variant the demo ran with "
+                  "(default: %(default)s)")
+  ap.add_argument("--temperature", type=float, default=None,
+                  help="sample again at this temperature instead of reading "
+                  "the evaluation's samples (T 0.6), e.g. 1.0, the "
+                  "rollouts': a base model's rare styles are rarer still at "
+                  "0.6")
+  ap.add_argument("--k", type=int, default=None,
+                  help="sample again, this many samples per held-out "
+                  "problem (default: the evaluation's)")
+  a = ap.parse_args()
+  c = r1_zero_demo.get_config(a.variant)
+  c.seed = a.seed
+  _, rl, e = r1_zero_demo.phases(c, a.workdir)
+  block = e.evals[r1_zero_demo.BENCH]
+  if a.temperature is None and a.k is None:
+    dirs = {"base": os.path.join(a.workdir, "eval", "base"),
+            "final": os.path.join(a.workdir, "eval", "rl")}
+    if not os.path.isfile(os.path.join(dirs["base"], "samples.jsonl")):
+      raise SystemExit(f"--workdir: no {dirs['base']}/samples.jsonl; run "
+                       "the demo first (python -m r1jax.main "
+                       "--config=configs/r1_zero_demo.py ...)")
+    models = {n: from_eval(e, d) for n, d in dirs.items()
+              if os.path.isfile(os.path.join(d, "samples.jsonl"))}
+  else:
+    if not os.path.isdir(ckpt_lib.checkpoints_dir(rl.init_from)):
+      raise SystemExit(f"--workdir: no checkpoints in {rl.init_from}; run "
+                       "the demo first (python -m r1jax.main "
+                       "--config=configs/r1_zero_demo.py ...)")
+    rl.eval.num_prompts = block.task_count
+    models = resample(rl, a.workdir, a.k or block.n,
+                      block.temperature if a.temperature is None
+                      else a.temperature)
+  result = {}
+  for name, samples in models.items():
+    result[name] = by_style(samples)
+    result[name]["by_ops"] = by_difficulty(samples)
   for name, r in result.items():
     cells = ", ".join(
         f"{s} {r[s]['share']:.0%} (acc {r[s]['accuracy']:.2f})"

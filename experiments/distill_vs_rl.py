@@ -43,7 +43,7 @@ from configs import eval as eval_config
 from configs import generate as generate_config
 from configs import r1_zero_demo
 from r1jax import checkpoint as ckpt_lib
-from r1jax.trainers import demo, evaluate, generate, grpo, sft
+from r1jax.trainers import evaluate, generate, grpo, pipeline, sft
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 ARMS = ("rl", "sft", "onpolicy")
@@ -85,9 +85,28 @@ def demo_config(variant: str, seed: int):
   return c
 
 
+def demo_stage(d, given: str, default: str, stage: str, who: str) -> str:
+  """The directory of a finished stage of the demo `d`: `given`'s (a
+  finished demo workdir), else the demo's pipeline up to `stage` runs in
+  `default` (finished stages skipped, an interrupted one resumed)."""
+  if given:
+    path = os.path.join(given, stage)
+    if not pipeline.finished(path):
+      raise SystemExit(
+          f"{who}: {path} is not a finished stage of an R1-Zero demo run "
+          f"(python -m r1jax.main --config=configs/r1_zero_demo.py "
+          f"--workdir={given})")
+    return path
+  out = pipeline.run(pipeline.prefix(d, stage, evaluations=False), default)
+  if "interrupted" in out:
+    raise SystemExit(f"{who}: the demo was interrupted in "
+                     f"{out['interrupted']}; rerun the same command to go on")
+  return os.path.join(default, stage)
+
+
 def student_base_config(d, teacher_dir: str, v: dict, student: str):
   """The demo's pretraining, a smaller model, the teacher's tokenizer."""
-  pre, _ = demo.sub_configs(d)
+  pre, _, _ = r1_zero_demo.phases(d, teacher_dir)
   pre.tokenizer = os.path.join(teacher_dir, "base", "tokenizer.model")
   pre.model.overrides.update(STUDENTS[student])
   pre.steps = v["pretrain_steps"]
@@ -98,7 +117,7 @@ def student_base_config(d, teacher_dir: str, v: dict, student: str):
 
 
 def rl_config(d, base: str, v: dict, teacher: str = ""):
-  _, g = demo.sub_configs(d)
+  _, g, _ = r1_zero_demo.phases(d, "")
   g.init_from = base
   g.steps = v["rl_steps"]
   g.optim.lr = v["rl_lr"]
@@ -126,7 +145,7 @@ def generate_cfg(d, teacher: str, v: dict, seed: int):
 
 
 def sft_cfg(d, base: str, train_file: str, v: dict):
-  pre, _ = demo.sub_configs(d)
+  pre, _, _ = r1_zero_demo.phases(d, "")
   pre.stage = "sft"
   pre.init_from = base
   pre.data.corpus = ""
@@ -145,7 +164,7 @@ def eval_cfg(d, model: str, v: dict):
   e = c.evals.arithmetic
   e.loader_kwargs.update(dict(d.task))
   e.task_count, e.n, e.task_seed = v["heldout"], EVAL_K, 1
-  e.max_new_tokens = d.grpo.rl.max_new_tokens
+  e.max_new_tokens = d.stages.rl.rl.max_new_tokens
   c.batch_rows = 128
   return c
 
@@ -176,14 +195,10 @@ def run(workdir: str, teacher_demo: str, variant: str, arms, seed: int,
   d = demo_config(variant, seed)
   times = {}
   t = time.time()
-  if not teacher_demo:
-    teacher_demo = os.path.join(workdir, "teacher")
-    if not os.path.exists(os.path.join(teacher_demo, "results.json")):
-      if "interrupted" in demo.run(d, teacher_demo):
-        raise SystemExit("distill_vs_rl: the teacher demo was interrupted; "
-                         "rerun the same command to go on")
+  teacher = demo_stage(d, teacher_demo, os.path.join(workdir, "teacher"),
+                       "rl", "distill_vs_rl")
+  teacher_demo = os.path.dirname(teacher)
   times["teacher"] = time.time() - t
-  teacher = os.path.join(teacher_demo, "rl")
   base = os.path.join(workdir, "student_base")
   t = time.time()
   if not _finished(base):

@@ -13,11 +13,12 @@ eval of every evaluated stage on the same held-out problems) and writes
 OUT/seeds.md (per stage: each seed's value and the mean over seeds, for
 pass@1 with its standard error over problems, the paired gain over the
 first evaluated stage, format, the readable-layout rate, the chain of
-thought's language consistency on non-English prompts and the mean
-length; with --general, that benchmark's pass@1 and reward-model score
-too: on the mini's general requests, the gold rule's helpfulness and the
-helpfulness RM's score), OUT/seeds.json and OUT/seeds.png (each metric against the stage,
-one line per seed, pass@1 with +-1 standard error).
+thought's language consistency on non-English prompts, the mean length
+and R1's reflective words per answer; with --general, that benchmark's
+pass@1 and reward-model score too: on the mini's general requests, the
+gold rule's helpfulness and the helpfulness RM's score), OUT/seeds.json
+and OUT/seeds.png (each metric against the stage, one line per seed,
+pass@1 with +-1 standard error).
 """
 
 import argparse
@@ -29,7 +30,8 @@ import numpy as np
 # (results.json key, column title); pass@1 and the gain come first.
 METRICS = (("format", "format"), ("readable", "readable"),
            ("language/non_en", "language (non-en)"),
-           ("length/mean", "mean length"))
+           ("length/mean", "mean length"),
+           ("reflection/words_mean", "reflective words"))
 
 
 def load(workdir: str) -> dict:

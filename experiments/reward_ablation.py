@@ -28,19 +28,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 from configs import r1_zero_demo  # pylint: disable=g-import-not-at-top,wrong-import-position
 from r1jax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
-from r1jax.trainers import demo  # pylint: disable=g-import-not-at-top,wrong-import-position
+from r1jax.trainers import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # German prompts cost more tokens with the demo's (English) tokenizer.
-_LANG = {"grpo.data.task": "multilingual_arithmetic",
-         "grpo.data.task_kwargs.lang": "de", "grpo.rl.host_rewards": True,
-         "grpo.max_prompt_len": 256}
+_RL = "stages.rl."
+_LANG = {_RL + "data.task": "multilingual_arithmetic",
+         _RL + "data.task_kwargs.lang": "de", _RL + "rl.host_rewards": True,
+         _RL + "max_prompt_len": 256}
 ARMS = {
     "grpo": {},
-    "format0": {"grpo.rewards.format": 0.0},
-    "dr_grpo": {"grpo.loss.preset": "dr_grpo"},
-    "dapo": {"grpo.loss.preset": "dapo"},
-    "lang_off": dict(_LANG, **{"grpo.rewards.language": 0.0}),
-    "lang_on": dict(_LANG, **{"grpo.rewards.language": 0.5}),
+    "format0": {_RL + "rewards.format": 0.0},
+    "dr_grpo": {_RL + "loss.preset": "dr_grpo"},
+    "dapo": {_RL + "loss.preset": "dapo"},
+    "lang_off": dict(_LANG, **{_RL + "rewards.language": 0.0}),
+    "lang_on": dict(_LANG, **{_RL + "rewards.language": 0.5}),
 }
 KEYS = ("base_heldout_accuracy", "final_heldout_accuracy")
 
@@ -48,7 +49,14 @@ KEYS = ("base_heldout_accuracy", "final_heldout_accuracy")
 def arm_config(name: str, seed: int, rl_steps: int):
   c = r1_zero_demo.get_config("cpu")
   c.seed = seed
-  c.grpo.steps = rl_steps
+  g = c.stages.rl
+  g.steps = rl_steps
+  # Each arm's RL stage scores its own task's held-out prompts (German for
+  # the lang arms) at step 0, every 10 steps and at the end: the table's
+  # before/after and the plot's curve. No pipeline evaluations.
+  c.evaluate_after = ()
+  g.eval.num_prompts = c.evaluate.evals[r1_zero_demo.BENCH].task_count
+  g.eval.every = 10
   for key, value in ARMS[name].items():
     node = c
     *path, leaf = key.split(".")
@@ -100,18 +108,19 @@ def parser() -> argparse.ArgumentParser:
       formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True,
                   help="output directory, one sub-directory per arm; arms "
-                  "finished there before are reused and stay in the table")
+                  "finished there before with the same settings are reused "
+                  "(their stages skipped) and stay in the table")
   ap.add_argument("--arms", default=",".join(ARMS),
                   help="comma-separated arms to run, from the list below "
                   "(default: %(default)s)")
   ap.add_argument("--rl_steps", type=int, default=40,
-                  help="GRPO steps per arm, config.grpo.steps (default: "
+                  help="GRPO steps per arm, config.stages.rl.steps (default: "
                   "%(default)s)")
   ap.add_argument("--seed", type=int, default=0,
                   help="config.seed of every arm: model init, data order, "
                   "rollouts (default: %(default)s)")
   ap.add_argument("--rerun", action="store_true",
-                  help="rerun arms whose results.json exists (default: "
+                  help="rerun the RL stage of arms that finished (default: "
                   "reuse them)")
   return ap
 
@@ -135,23 +144,24 @@ def main():
     if shared_base and not os.path.exists(os.path.join(wd, "base")):
       os.symlink(shared_base, os.path.join(wd, "base"))
     print(f"== arm {name}: {ARMS[name] or 'the recipe as is'}", flush=True)
-    done = os.path.join(wd, "results.json")
-    if os.path.exists(done) and not a.rerun:  # finished earlier: reuse
-      res = json.load(open(done))
-    else:
-      res = demo.run(arm_config(name, a.seed, a.rl_steps), wd)
-      if "interrupted" in res:
-        raise SystemExit(f"reward_ablation: arm {name} was interrupted; "
-                         "rerun the same command to go on")
-    shared_base = shared_base or os.path.join(wd, "base")
     rl_dir = os.path.join(wd, "rl")
-    rows[name] = {k: res.get(k) for k in KEYS}
+    # Stages finished with the same config are skipped (the shared base).
+    c = arm_config(name, a.seed, a.rl_steps)
+    if a.rerun:
+      c.only = "rl"
+    if "interrupted" in pipeline.run(c, wd):
+      raise SystemExit(f"reward_ablation: arm {name} was interrupted; "
+                       "rerun the same command to go on")
+    shared_base = shared_base or os.path.join(wd, "base")
+    held_out = metrics.read_metrics(os.path.join(rl_dir, "metrics.jsonl"))[
+        "eval/pass@1"][1]
+    rows[name] = dict(zip(KEYS, (float(held_out[0]), float(held_out[-1]))))
     rows[name]["gain"] = (rows[name][KEYS[1]] - rows[name][KEYS[0]])
     for k in ("eval/cons@k", "eval/format", "reward/language",
               "length/mean", "reflection/words_mean"):
       rows[name][k] = final_metric(rl_dir, k)
-    rows[name]["rl_wall_s"] = res.get("wall_time_s", {}).get("grpo") \
-        if isinstance(res.get("wall_time_s"), dict) else None
+    rows[name]["rl_wall_s"] = pipeline.read_marker(rl_dir).get(
+        "wall_time_s")
     print(json.dumps({name: rows[name]}), flush=True)
     with open(summary, "w") as f:  # after every arm: nothing lost
       json.dump(rows, f, indent=2)

@@ -6,7 +6,7 @@ r"""A reward model you can watch, on a CPU: learned preferences that pay.
       --variant=short
 
 1. BASE: the R1-Zero demo's pretrained model (configs/r1_zero_demo.py; its
-   pretraining runs into WORKDIR/base unless --base names a demo workdir).
+   `base` stage runs into WORKDIR/base unless --base names a demo workdir).
 2. PREFERENCES from the base's own samples (`generate`, k per prompt at
    the RL temperature 1.0, on problems of task seed 2, apart from the RL
    training stream (seed 0) and the held-out problems (seed 1)): per
@@ -49,8 +49,9 @@ from configs import reward_model as rm_config
 from r1jax import checkpoint as ckpt_lib
 from r1jax import configlib
 from r1jax import metrics as metrics_lib
-from r1jax.trainers import demo, evaluate, generate, grpo, reward_model
-from experiments.distill_vs_rl import eval_cfg, per_problem  # the same eval
+from r1jax.trainers import evaluate, generate, grpo, reward_model
+# The same eval; the same demo stages.
+from experiments.distill_vs_rl import demo_stage, eval_cfg, per_problem
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Per variant (ours): problems the base samples (k each) for preferences;
@@ -88,8 +89,8 @@ def generate_cfg(d, base: str, v: dict, seed: int):
   p.task_seed = 2  # not the RL stream (0) nor the held-out problems (1)
   p.task_count = v["pref_prompts"]
   p.n = v["k"]
-  p.temperature, p.top_p = d.grpo.rl.temperature, 1.0
-  p.max_new_tokens = d.grpo.rl.max_new_tokens
+  p.temperature, p.top_p = d.stages.rl.rl.temperature, 1.0
+  p.max_new_tokens = d.stages.rl.rl.max_new_tokens
   c.filters = ()  # every sample; the pairs are built below
   c.max_per_prompt = v["k"]
   return c
@@ -132,10 +133,10 @@ def rm_cfg(d, base: str, train_file: str, v: dict, seed: int):
   c.init_from = base
   c.data.train_file = train_file
   # The RL step's prompt: the R1-Zero template, as the policy sees it.
-  c.data.template = d.grpo.template
+  c.data.template = d.stages.rl.template
   c.data.eval_fraction = 0.1
   c.data.batch_size = 32
-  c.data.seq_len = d.grpo.max_prompt_len + d.grpo.rl.max_new_tokens
+  c.data.seq_len = d.stages.rl.max_prompt_len + d.stages.rl.rl.max_new_tokens
   c.optim.lr = 3e-4
   c.optim.warmup_steps = 20
   c.epochs = 0.0
@@ -146,7 +147,7 @@ def rm_cfg(d, base: str, train_file: str, v: dict, seed: int):
 
 
 def rl_cfg(d, base: str, rm_dir: str, v: dict, arm: str):
-  _, g = demo.sub_configs(d)
+  _, g, _ = r1_zero_demo.phases(d, "")
   g.init_from = base
   g.steps = v["rl_steps"]
   g.eval.num_prompts = 0  # every model is evaluated alike, below
@@ -181,9 +182,7 @@ def run(workdir: str, base_demo: str, variant: str, seed: int,
   d = demo_config(variant, seed)
   times = {}
   t = time.time()
-  base = os.path.join(base_demo or workdir, "base")
-  demo.pretrain_base(d, base)
-  ckpt_lib.exit_if_interrupted("rm_demo: the base")
+  base = demo_stage(d, base_demo, workdir, "base", "rm_demo")
   times["base"] = time.time() - t
 
   t = time.time()

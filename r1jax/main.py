@@ -31,7 +31,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 # config.stage -> module exposing validate(config) and run(config, workdir).
 STAGES = stages.STAGES
 USAGE_EXIT = 2
-# TensorFlow's C++ start-up lines, printed when a stage module imports it.
+# TensorFlow's C++ start-up lines, printed when a stage module (or a config
+# file) imports it.
 _NATIVE_NOISE = ("All log messages before absl::InitializeLog()",
                  "oneDNN custom operations are on")
 
@@ -122,7 +123,9 @@ def _diagnose(argv, error: BaseException) -> str:
 def parse_flags(argv):
   """absl's flag parsing; a bad flag or config field exits with one line."""
   try:
-    return flags.FLAGS(argv)
+    # A config file may import modules that import TensorFlow.
+    with _quiet_native_stderr():
+      return flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError,
           OSError) as e:
     usage_error(_diagnose(argv, e))

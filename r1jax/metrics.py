@@ -203,6 +203,7 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("eval/k", "samples per prompt"), ("eval/num_prompts", "prompts"),
     ("reward/*", "reward per sample"),
     ("reflection/words*", "words per response"),
+    ("eval/reflection/words*", "words per response"),
     ("time/tokens_per_s", "tokens / s"), ("time/steps_per_s", "steps / s"),
     ("time/model_tflops", "TFLOP/s"), ("time/*", "seconds"),
     ("kl*", "nats per token"), ("entropy*", "nats per token"),
@@ -216,6 +217,18 @@ STDERR_SUFFIX = "_stderr"  # r1jax.evaluation.passk: (mean, stderr) pairs
 # Series with at most this many points, or logged on under half the steps
 # of the densest series (held-out evaluations), are drawn with markers.
 SPARSE_POINTS = 25
+# (title, metric names) panels of an RL run's curves.png (trainers/grpo).
+RL_CURVES = (
+    ("held-out accuracy (T=0.6)",
+     ("eval/pass@1", "eval/cons@k", "eval/format")),
+    ("training reward per function",
+     ("reward/accuracy", "reward/format", "reward/total")),
+    ("response length (tokens)", ("length/mean", "eval/length_mean")),
+    ("reflective words per response",
+     ("reflection/frac_any", "reflection/words_mean",
+      "eval/reflection/words_mean")),
+)
+CURVES = "curves.png"
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -305,11 +318,22 @@ def draw_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]],
   return fig
 
 
+def logged_panels(data, panels) -> list[tuple[str, list[str]]]:
+  """`panels` without the names `data` (read_metrics) lacks, nor the
+  panels left with none."""
+  out = [(t, [n for n in names if n in data]) for t, names in panels]
+  return [(t, names) for t, names in out if names]
+
+
 def plot_curves(metrics_path: str, out_png: str,
                 panels: Sequence[tuple[str, Sequence[str]]],
-                cols: int = 3) -> str:
-  """draw_curves of a metrics.jsonl, saved as `out_png`; returns its path."""
-  fig = draw_curves(read_metrics(metrics_path), panels, cols)
+                cols: int = 3, only_logged: bool = False) -> str:
+  """draw_curves of a metrics.jsonl, saved as `out_png`; returns its path.
+  only_logged: leave out the names the file never logged, and panels left
+  with none (e.g. held-out curves of a run without evaluations)."""
+  data = read_metrics(metrics_path)
+  fig = draw_curves(data, logged_panels(data, panels) if only_logged
+                    else panels, cols)
   os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
   fig.savefig(out_png, dpi=100)
   return out_png

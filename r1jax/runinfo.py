@@ -150,8 +150,10 @@ def resolved(c) -> dict:
     loss = dataclasses.asdict(grpo.loss_config(c))
     out["loss"] = json.loads(json.dumps(dict(preset=c.loss.preset, **loss),
                                         sort_keys=True))
-  elif stage == "r1_zero_demo":
-    out["grpo"] = resolved(c.grpo.copy_and_resolve_references())
+  elif stage == "pipeline":  # each stage's presets expanded too
+    c = c.copy_and_resolve_references()
+    for name in c.stages:
+      out["stages"][name] = resolved(c.stages[name])
   return out
 
 

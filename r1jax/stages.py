@@ -10,7 +10,6 @@ STAGES = {
     "sft": "r1jax.trainers.sft",
     "pretrain": "r1jax.trainers.sft",
     "grpo": "r1jax.trainers.grpo",
-    "r1_zero_demo": "r1jax.trainers.demo",
     "reward_model": "r1jax.trainers.reward_model",
     "pipeline": "r1jax.trainers.pipeline",
 }

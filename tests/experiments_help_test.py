@@ -22,10 +22,10 @@ def test_reward_ablation_lists_every_arm_and_default():
   text = _help("experiments/reward_ablation.py")
   for arm in ARMS:  # name, one-line description, then its overrides
     assert re.search(rf" {arm} [A-Za-z(]", text), arm
-  assert "--config.grpo.rewards.format=0.0" in text
-  assert "--config.grpo.loss.preset=dr_grpo" in text
+  assert "--config.stages.rl.rewards.format=0.0" in text
+  assert "--config.stages.rl.loss.preset=dr_grpo" in text
   assert f"(default: {','.join(ARMS)})" in text
-  assert "GRPO steps per arm, config.grpo.steps (default: 40)" in text
+  assert "GRPO steps per arm, config.stages.rl.steps (default: 40)" in text
   assert "(default: 0)" in text  # --seed
 
 

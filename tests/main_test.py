@@ -24,8 +24,8 @@ def _main(*args, workdir):
      "error: config.rl.num_prompt: no such field; did you mean "
      "'num_prompts'?"),
     (["--config=configs/r1_zero_demo.py:short",
-      "--config.grpo.rewards.fromat=0"],
-     "error: config.grpo.rewards.fromat: no such field; did you mean "
+      "--config.stages.rl.rewards.fromat=0"],
+     "error: config.stages.rl.rewards.fromat: no such field; did you mean "
      "'format'?"),
     (["--config=configs/r1_zero.py:tiny", "--config.rl.num_prompts=abc"],
      "error: flag --config.rl.num_prompts=abc: invalid literal for int()"),

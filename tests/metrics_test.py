@@ -164,6 +164,23 @@ def test_draw_curves_units_bands_and_markers(tmp_path):
     assert lines[name].get_marker() in ("None", None, ""), name
 
 
+def test_rl_curves_without_held_out_evaluations(tmp_path):
+  """An RL run without held-out evaluations: its curves.png has no empty
+  held-out panel, and the held-out reflective words share the training
+  ones' unit."""
+  path = str(tmp_path / metrics.METRICS)
+  _synthetic_run(path, eval_every=1000)  # an eval row at step 0 only
+  data = metrics.read_metrics(path)
+  del data["eval/pass@1"], data["eval/pass@1_stderr"], data["eval/format"]
+  assert metrics.logged_panels(data, metrics.RL_CURVES) == [
+      ("training reward per function", ["reward/accuracy", "reward/total"]),
+      ("response length (tokens)", ["length/mean", "eval/length_mean"]),
+      ("reflective words per response",
+       ["reflection/frac_any", "reflection/words_mean"])]
+  assert metrics.unit_of("eval/reflection/words_mean") == metrics.unit_of(
+      "reflection/words_mean")
+
+
 def test_unit_of():
   assert metrics.unit_of("eval/cons@k") == "fraction (0-1)"
   assert metrics.unit_of("eval/cons@k_stderr") == "fraction (0-1)"

@@ -1,5 +1,5 @@
 """notebooks/r1_zero_colab.ipynb runs top to bottom (shortened) and shows
-its plots."""
+its curves and both models' held-out scores."""
 import os
 
 import nbformat
@@ -21,8 +21,9 @@ def test_colab_notebook_runs_and_plots(tmp_path, monkeypatch):
   images = [o for cell in nb.cells if cell.cell_type == "code"
             for o in cell.get("outputs", [])
             if "image/png" in o.get("data", {})]
-  assert len(images) >= 4
+  assert len(images) >= 1
   printed = "".join(o.get("text", "") for cell in nb.cells
                     if cell.cell_type == "code"
                     for o in cell.get("outputs", []))
-  assert "eval/pass@1" in printed
+  assert "eval/pass@1" in printed  # the held-out curve during RL
+  assert "base  pass@1" in printed and "rl    pass@1" in printed

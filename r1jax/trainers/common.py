@@ -20,6 +20,7 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
+from r1jax import metrics as metrics_lib
 from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
@@ -313,6 +314,16 @@ def finish(c, workdir: str, cfg, params, last: dict,
     with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
       json.dump(out, f, indent=2)
   return last
+
+
+def write_rl_curves(c, workdir: str) -> None:
+  """WORKDIR/curves.png of an RL run's metrics.jsonl (metrics.RL_CURVES;
+  process 0) when config.log.curves is set."""
+  path = os.path.join(workdir, metrics_lib.METRICS)
+  if c.log.get("curves") and jax.process_index() == 0 and os.path.isfile(
+      path):
+    metrics_lib.plot_curves(path, os.path.join(workdir, metrics_lib.CURVES),
+                            metrics_lib.RL_CURVES, cols=2, only_logged=True)
 
 
 def to_host(tree) -> Any:

@@ -489,5 +489,6 @@ def run(c, workdir: str) -> dict:
                  evaluate=evaluate if c.eval.num_prompts else None),
       total_steps=c.steps, tokens_per_step=lambda m: m["tokens_generated"],
       flops_per_token=fpt)
+  common.write_rl_curves(c, workdir)
   return common.finish(c, workdir, cfg, carry["train"]["params"], last,
                        c.steps)

@@ -255,6 +255,35 @@ def read_marker(directory: str) -> dict | None:
     return json.load(f)
 
 
+def finished(directory: str) -> bool:
+  """Whether `directory` holds a stage the pipeline marked finished."""
+  m = read_marker(directory)
+  return bool(m and m.get("finished_id"))
+
+
+def prefix(c, last: str, evaluations: bool = True
+           ) -> ml_collections.ConfigDict:
+  """A copy of pipeline config `c` with only the stages up to `last` (and
+  their evaluations, or none). Their keys are the whole pipeline's, so the
+  whole pipeline run later in the same workdir skips them."""
+  order = list(c.order)
+  if last not in order:
+    raise ValueError(f"{last!r} is not a stage; config.order: "
+                     f"{tuple(order)}")
+  keep = order[:order.index(last) + 1]
+  out = c.copy_and_resolve_references()
+  with out.unlocked():
+    for name in order[len(keep):]:
+      del out.stages[name]
+    out.order = tuple(keep)
+    out.evaluate_after = tuple(n for n in c.evaluate_after
+                               if n in keep and evaluations)
+    for name in list(out.evaluate_overrides):
+      if name not in out.evaluate_after:
+        del out.evaluate_overrides[name]
+  return out
+
+
 def _write_marker(directory: str, value: dict) -> None:
   if jax.process_index() == 0:
     tmp = os.path.join(directory, f"{MARKER}.tmp")

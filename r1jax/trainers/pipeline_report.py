@@ -75,18 +75,23 @@ def text_metrics(e, eval_dir: str) -> dict:
   of the chain of thought [R1v2 Eq. 7] (rewards.language) per target
   language, `language/non_en` over the non-English prompts, and
   `pass@1/<lang>`: the fraction of that language's samples scored correct
-  (every problem has the same n samples: pass@1 over its problems)."""
+  (every problem has the same n samples: pass@1 over its problems); and
+  R1's reflective words in the chain of thought (rewards.repetition):
+  `reflection/words_mean` per completion (with `_stderr` over problems)
+  and `reflection/frac_any`, the fraction with any."""
   from r1jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
   from r1jax.evaluation import scoring  # pylint: disable=g-import-not-at-top
   from r1jax.rejection import readable  # pylint: disable=g-import-not-at-top
   from r1jax.rewards import extract  # pylint: disable=g-import-not-at-top
   from r1jax.rewards import language  # pylint: disable=g-import-not-at-top
+  from r1jax.rewards.repetition import reflective_count  # pylint: disable=g-import-not-at-top
   path = os.path.join(eval_dir, "samples.jsonl")
   if not os.path.isfile(path):
     return {}
   exs = {name: evaluators.load_examples(b) for name, b in e.evals.items()}
   opened = {name: _think_opened(b) for name, b in e.evals.items()}
   by: dict[str, dict[str, list[float]]] = {}
+  words_by: dict[str, dict[Any, list[int]]] = {}
   with open(path, encoding="utf-8") as f:
     for line in f:
       r = json.loads(line)
@@ -95,6 +100,10 @@ def text_metrics(e, eval_dir: str) -> dict:
       ex = exs[name][r["problem"]]
       if think is not None and scoring.kind(ex) != "code":
         m.setdefault("readable", []).append(readable.is_readable(text, think))
+      if think is not None:
+        words = reflective_count(extract.think_section(text, think))
+        words_by.setdefault(name, {}).setdefault(r["problem"], []).append(
+            words)
       lang = ex.get("lang")
       if lang:
         v = language.consistency(extract.think_section(text, bool(think)),
@@ -104,8 +113,19 @@ def text_metrics(e, eval_dir: str) -> dict:
           m.setdefault("language/non_en", []).append(v)
         if "correct" in r:
           m.setdefault(f"pass@1/{lang}", []).append(float(bool(r["correct"])))
-  return {name: {k: float(np.mean(v)) for k, v in m.items()}
-          for name, m in by.items()}
+  out = {name: {k: float(np.mean(v)) for k, v in m.items()}
+         for name, m in by.items()}
+  for name, per in words_by.items():
+    means = np.array([np.mean(v) for v in per.values()])
+    out.setdefault(name, {}).update({
+        "reflection/words_mean": float(np.mean(np.concatenate(
+            [np.asarray(v, float) for v in per.values()]))),
+        "reflection/words_mean_stderr": float(
+            means.std(ddof=1) / np.sqrt(len(means)) if len(means) > 1
+            else 0.0),
+        "reflection/frac_any": float(np.mean(np.concatenate(
+            [np.asarray(v) > 0 for v in per.values()])))})
+  return out
 
 
 def _by_lang(m: dict) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from r1jax.trainers import pipeline
+from tests.trainers import util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -41,9 +42,5 @@ def test_short_code_demo_learns_and_reruns_nothing(tmp_path):
   assert not any(m.get("reward/accuracy/infra") for m in metrics)
 
   # Again: every stage finished with this config; nothing reruns.
-  markers = {n: pipeline.read_marker(os.path.join(workdir, n))
-             for n in ("base", "rl", "eval/base", "eval/rl")}
-  r = _main(args)
-  assert r.returncode == 0, r.stderr[-3000:]
-  for n, m in markers.items():
-    assert pipeline.read_marker(os.path.join(workdir, n)) == m, n
+  util.assert_rerun_runs_nothing(lambda: _main(args), workdir,
+                                 ("base", "rl", "eval/base", "eval/rl"))

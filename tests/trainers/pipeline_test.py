@@ -111,8 +111,11 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
   root = str(tmp_path / "p")
   c = config()
   c.evaluate_after = ("rl",)
+  # The stages up to one (pipeline.prefix): the whole run skips them.
+  assert pipeline.run(pipeline.prefix(c, "base"), root)["ran"] == ["base"]
+  assert pipeline.finished(os.path.join(root, "base"))
   out = pipeline.run(c, root)
-  assert out["ran"] == ["base", "rl", "eval/rl", "sft"]
+  assert out == dict(out, ran=["rl", "eval/rl", "sft"], skipped=["base"])
   # The SFT stage started from the base, not from the RL run before it.
   base, rl, sft = (util.params_of(os.path.join(root, n))
                    for n in ("base", "rl", "sft"))
@@ -196,6 +199,22 @@ def test_runs_skips_reruns_changed_and_resumes(tmp_path, monkeypatch):
 
 
 
+def test_prefix_keeps_the_stages_up_to_one_and_their_keys():
+  c = config()
+  c.evaluate_after = ("base", "sft")
+  c.evaluate_overrides = {"sft": {"evals": {"arithmetic": {"n": 3}}}}
+  p = pipeline.prefix(c, "rl")
+  assert p.order == ("base", "rl") and list(p.stages) == ["base", "rl"]
+  assert p.evaluate_after == ("base",) and not p.evaluate_overrides
+  assert pipeline.prefix(c, "rl", evaluations=False).evaluate_after == ()
+  full = {s.name: pipeline.key(s, "x") for s in pipeline.plan(c)}
+  for s in pipeline.plan(p):
+    assert pipeline.key(s, "x") == full[s.name], s.name
+  pipeline.validate(p)
+  with pytest.raises(ValueError, match="'rll' is not a stage"):
+    pipeline.prefix(c, "rll")
+
+
 def test_only_needs_finished_earlier_stages(tmp_path):
   c = config()
   c.only = "rl"
@@ -205,8 +224,8 @@ def test_only_needs_finished_earlier_stages(tmp_path):
 
 
 def test_text_metrics_readable_and_language(tmp_path):
-  """Per-evaluator readable rate and CoT language consistency read off an
-  eval's samples.jsonl, against hand-counted values."""
+  """Per-evaluator readable rate, CoT language consistency and reflective
+  words read off an eval's samples.jsonl, against hand-counted values."""
   c = eval_config.get_config("multilingual_arithmetic,n=2")
   e = c.evals.multilingual_arithmetic
   e.task_count, e.template = 2, "r1_chat"
@@ -216,7 +235,7 @@ def test_text_metrics_readable_and_language(tmp_path):
             "\n</answer>")
   # Run-on and English: 0 of its words German, not readable.
   english = ("i start with the number 3. now i add 2 to it, so 3+2=5. "
-             "</think> <answer> 5 </answer>")
+             "wait, let me check: 5-2=3. </think> <answer> 5 </answer>")
   rows = [(0, german, True), (0, english, False), (1, german, False),
           (1, german, False)]
   with open(tmp_path / "samples.jsonl", "w") as f:
@@ -224,8 +243,12 @@ def test_text_metrics_readable_and_language(tmp_path):
       f.write(json.dumps({"eval": "multilingual_arithmetic", "problem": p,
                           "completion": text, "correct": ok}) + "\n")
   m = pipeline_report.text_metrics(c, str(tmp_path))["multilingual_arithmetic"]
+  # Reflective words: problem 0's samples have 0 and 2 ("wait", "check"),
+  # problem 1's 0 and 0: per-problem means 1 and 0.
   assert m == {"readable": 0.75, "language/de": 0.75,
-               "language/non_en": 0.75, "pass@1/de": 0.25}
+               "language/non_en": 0.75, "pass@1/de": 0.25,
+               "reflection/words_mean": 0.5, "reflection/frac_any": 0.25,
+               "reflection/words_mean_stderr": 0.5}
   assert pipeline_report._by_lang(m) == "de 0.25"  # pylint: disable=protected-access
   assert pipeline_report.text_metrics(c, str(tmp_path / "none")) == {}
 

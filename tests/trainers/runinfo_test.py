@@ -7,10 +7,9 @@ import subprocess
 
 import pytest
 
-from configs import r1_zero_demo
 from configs import sft as sft_config
 from r1jax import runinfo
-from r1jax.trainers import demo, grpo, sft
+from r1jax.trainers import grpo, sft
 from tests.trainers import util
 
 
@@ -122,51 +121,6 @@ def test_fingerprint_covers_what_changes_results(tok_path):
   bnpo = {"loss.aggregation": "local_token_mean"}
   assert (_fp(util.grpo_config(tok_path, **bnpo)) !=
           _fp(util.grpo_config(tok_path, **bnpo, **{"rl.microbatches": 2})))
-
-
-def _demo_config(**fields):
-  """configs/r1_zero_demo.py:short on the tests' 8 devices (the mesh does
-  not change results, so it is not part of the fingerprint)."""
-  c = r1_zero_demo.get_config("short")
-  c.pretrain.mesh.shape = c.grpo.mesh.shape = (1, 4, 2)
-  c.update_from_flattened_dict(fields)
-  c.lock()  # as main passes it
-  return c
-
-
-def _fake_base(workdir, c):
-  """WORKDIR/base as a finished pretraining of `c` leaves it (its record
-  and a final checkpoint directory), without pretraining."""
-  pre, _ = demo.sub_configs(c)
-  base = os.path.join(workdir, "base")
-  runinfo.record(pre, base)
-  os.makedirs(os.path.join(base, "checkpoints", str(pre.steps)))
-  return base
-
-
-def test_demo_refuses_a_base_made_with_another_seed(tmp_path):
-  w = str(tmp_path / "demo")
-  base = _fake_base(w, _demo_config())
-  c = _demo_config(seed=1)
-  with pytest.raises(runinfo.RunMismatchError) as e:
-    demo.run(c, w)
-  msg = str(e.value)
-  assert f"{base} (checkpoint at step 1000)" in msg, msg
-  assert "pretrain.seed: 0 -> 1" in msg and "pretrain.data.seed: 0 -> 1" \
-      in msg, msg
-  assert not os.path.exists(os.path.join(w, "rl"))
-  assert not os.path.exists(os.path.join(w, "results.json"))
-  # The tokenizer it trained is part of the base.
-  pre, _ = demo.sub_configs(
-      _demo_config(**{"tokenizer.split_by_whitespace": True}))
-  assert runinfo.changes(pre, base) == {
-      "demo_tokenizer.split_by_whitespace": (False, True)}
-  # The same config reuses it; force is passed on to both phases.
-  pre, _ = demo.sub_configs(_demo_config())
-  runinfo.check([(pre, base, "pretrain.")])
-  pre, rl = demo.sub_configs(_demo_config(seed=1, resume="force"))
-  assert pre.resume == rl.resume == "force"
-  runinfo.check([(pre, base, "pretrain.")])
 
 
 def test_code_version_without_git(monkeypatch):

@@ -74,6 +74,7 @@ def grpo_config(tok_path: str, **overrides):
   c.steps = 4
   c.checkpoint.every = -1
   c.log.samples_every = 2
+  c.log.curves = False  # matplotlib's import is seconds per run
   c.update_from_flattened_dict(overrides)
   return c
 
@@ -296,3 +297,16 @@ def sigterm_at(monkeypatch, at_step: int):
     return orig(c, workdir, carry, hooks, **kw)
 
   monkeypatch.setattr(loop, "run", run)
+
+
+def assert_rerun_runs_nothing(rerun, workdir: str, names) -> None:
+  """Calls `rerun()` (the same pipeline command again, a subprocess
+  result) and asserts it succeeded leaving every stage's marker as it
+  was: no finished stage ran again."""
+  from r1jax.trainers import pipeline  # pylint: disable=g-import-not-at-top
+  markers = {n: pipeline.read_marker(os.path.join(workdir, n))
+             for n in names}
+  r = rerun()
+  assert r.returncode == 0, r.stderr[-3000:]
+  for n, m in markers.items():
+    assert pipeline.read_marker(os.path.join(workdir, n)) == m, n
