@@ -27,6 +27,11 @@ def _main(*args, workdir):
       "--config.stages.rl.rewards.fromat=0"],
      "error: config.stages.rl.rewards.fromat: no such field; did you mean "
      "'format'?"),
+    # A pipeline's stage addressed as before the demo became one.
+    (["--config=configs/r1_zero_demo.py:short", "--config.grpo.steps=60"],
+     "error: config.grpo: no such field; did you mean config.stages.rl? a "
+     "pipeline's stages are config.stages.<name>: base (pretrain), rl "
+     "(grpo)"),
     (["--config=configs/r1_zero.py:tiny", "--config.rl.num_prompts=abc"],
      "error: flag --config.rl.num_prompts=abc: invalid literal for int()"),
     (["--config=configs/r1_zero.py:nope"],
