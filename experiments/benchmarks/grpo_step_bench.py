@@ -38,7 +38,7 @@ from r1jax.losses import grpo as grpo_loss
 from r1jax.models import ModelConfig, hf, init_params
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling
-from r1jax.trainers import common, grpo_step
+from r1jax.trainers import grpo_step, train_state
 # The same model and matmul peak as the sampler benchmark (this directory).
 from sampler_bench import CFG, matmul_peak  # pylint: disable=g-bad-import-order
 
@@ -191,7 +191,7 @@ def r1jax_seconds_per_step(params, cfg: ModelConfig, *, steps: int,
   out = {}
   with jax.set_mesh(mesh), nn.logical_axis_rules(shd.DEFAULT_RULES):
     # ONE PROGRAM: rollout + reward + advantages + update.
-    state = common.init_state(jax.tree.map(jnp.copy, params), tx)
+    state = train_state.init_state(jax.tree.map(jnp.copy, params), tx)
     # The frozen models: the reference (KL); no distillation teacher.
     frozen = {"ref": jax.tree.map(jnp.copy, params), "teacher": None}
     step = jax.jit(grpo_step.make_rl_step(spec, tx), donate_argnums=(0,))

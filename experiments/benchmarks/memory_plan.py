@@ -90,6 +90,7 @@ from r1jax.models import init_params, presets
 from r1jax.models.transformer import ModelConfig
 from r1jax.sampling import Sampling
 from r1jax.trainers import common, grpo_step, sft
+from r1jax.trainers import train_state as state_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 GiB = 1 << 30
@@ -171,9 +172,9 @@ def _rows(mesh, rules, shape, dtype):
 
 def _opt_state(tx, params, mesh, sharded: bool):
   """Abstract AdamW state: moments sharded like their params, as
-  common.init_state builds them, or (sharded False) replicated on every
+  state_lib.init_state builds them, or (sharded False) replicated on every
   device."""
-  shardings = common.opt_state_shardings(tx, params) if sharded else \
+  shardings = state_lib.opt_state_shardings(tx, params) if sharded else \
       jax.tree.map(lambda _: NamedSharding(mesh, PartitionSpec()),
                    jax.eval_shape(tx.init, params))
   return jax.tree.map(
@@ -185,7 +186,7 @@ def train_state(case: Case):
   """(cfg, mesh, AdamW, abstract sharded train state {params, opt_state,
   step, bad_steps}) of `case`."""
   cfg, mesh = model_config(case), _mesh(case.devices)
-  tx, _ = common.make_optimizer(configlib.optim_block(lr=3e-6), 100)
+  tx, _ = state_lib.make_optimizer(configlib.optim_block(lr=3e-6), 100)
   shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
                                      jax.random.key(0))
   params = jax.tree.map(

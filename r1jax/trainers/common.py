@@ -1,34 +1,28 @@
-"""Pieces every training stage shares: mesh, model, tokenizer, optimizer.
+"""Pieces every training stage shares: mesh, model, tokenizer, host copies.
 
 Only trainers read `config`; what they hand to models and losses are plain
-values. The train state is a dict pytree {params, opt_state, step,
-bad_steps}; reference params (GRPO) are a separate argument.
+values. The train state and optimizer are train_state.py; the files a run
+writes besides checkpoints and metrics are run_files.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
-from jax.sharding import NamedSharding, PartitionSpec
 
 from r1jax import checkpoint as ckpt_lib
-from r1jax import metrics as metrics_lib
-from r1jax import runinfo
 from r1jax import sharding as shd
 from r1jax import tokenizers as tok_lib
 from r1jax.models import init_params, presets
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
           "float16": jnp.float16}
-SCHEDULES = ("cosine", "constant", "linear")
 
 
 def rules(c) -> tuple:
@@ -71,86 +65,6 @@ def validate_mesh(c, batch: int, batch_field: str,
       raise ValueError(f"{fields} gives {rows} rows per piece, not "
                        f"divisible by {where}: every device would compute "
                        "the same rows; use fewer pieces or more rows")
-
-
-def validate_optim(c) -> None:
-  o = c.optim
-  if o.schedule not in SCHEDULES:
-    raise ValueError(f"config.optim.schedule={o.schedule!r}; allowed: "
-                     f"{SCHEDULES}")
-  if o.lr <= 0:
-    raise ValueError(f"config.optim.lr={o.lr} must be > 0")
-  if o.warmup_steps < 0:
-    raise ValueError("config.optim.warmup_steps must be >= 0")
-
-
-def make_optimizer(o, total_updates: int):
-  """(optax transform, lr schedule) from `config.optim`."""
-  warm = min(o.warmup_steps, max(total_updates - 1, 0))
-  decay = max(total_updates - warm, 1)
-  if o.schedule == "cosine":
-    sched = optax.warmup_cosine_decay_schedule(
-        0.0, o.lr, max(warm, 1) if warm else 0, warm + decay,
-        end_value=o.lr * o.final_lr_fraction)
-  else:
-    end = o.lr * (o.final_lr_fraction if o.schedule == "linear" else 1.0)
-    sched = optax.join_schedules(
-        [optax.linear_schedule(0.0, o.lr, max(warm, 1)),
-         optax.linear_schedule(o.lr, end, decay)], [warm])
-  # No weight decay on norms and biases (vectors).
-  mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
-  tx = optax.chain(
-      optax.clip_by_global_norm(o.clip_norm) if o.clip_norm > 0
-      else optax.identity(),
-      optax.adamw(sched, b1=o.b1, b2=o.b2, eps=o.eps,
-                  weight_decay=o.weight_decay, mask=mask))
-  return tx, sched
-
-
-def opt_state_shardings(tx, params):
-  """Shardings of `tx.init(params)`: every copy of the params tree in the
-  optimizer state (AdamW's two moments) sharded like the params, the rest
-  (step counts) replicated over their mesh. `params` may be arrays or
-  abstract `ShapeDtypeStruct`s with shardings.
-
-  jit alone would not give this: `tx.init` builds zeros that depend on no
-  input value, so XLA leaves them replicated, and every device would hold
-  both moments of the whole model."""
-  mesh = jax.tree.leaves(params)[0].sharding.mesh
-  rep = NamedSharding(mesh, PartitionSpec())
-  own = lambda _, p: p.sharding if isinstance(  # noqa: E731
-      p.sharding, NamedSharding) else rep
-  return optax.tree_map_params(tx, own, jax.eval_shape(tx.init, params),
-                               params, transform_non_params=lambda _: rep)
-
-
-def init_state(params, tx) -> dict:
-  """Train state; optimizer moments sharded like the params
-  (`opt_state_shardings`) and the counters replicated over the params'
-  mesh (not left on device 0, or a restored state would not fit the
-  step's mesh)."""
-  mesh = jax.tree.leaves(params)[0].sharding.mesh
-  rep = NamedSharding(mesh, PartitionSpec())
-  opt_state = jax.jit(tx.init, out_shardings=opt_state_shardings(
-      tx, params))(params)
-  zero = jax.device_put(jnp.zeros((), jnp.int32), rep)
-  return {"params": params, "opt_state": opt_state, "step": zero,
-          "bad_steps": jnp.copy(zero)}
-
-
-def apply_if_finite(state, grads, loss, tx):
-  """One optimizer update, skipped (and counted) if loss or grads are not
-  finite. Returns (new state, grad norm)."""
-  gnorm = optax.global_norm(grads)
-  ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-  params = optax.apply_updates(state["params"], updates)
-  keep = lambda new, old: jax.tree.map(  # noqa: E731
-      lambda a, b: jnp.where(ok, a, b), new, old)
-  return {"params": keep(params, state["params"]),
-          "opt_state": keep(opt_state, state["opt_state"]),
-          "step": state["step"],
-          "bad_steps": jnp.where(ok, 0, state["bad_steps"] + 1)}, gnorm
 
 
 def tokenizer(c, workdir: str,
@@ -275,55 +189,6 @@ def split_rows(x, n: int):
   """[B, ...] -> [n, B/n, ...]; micro-batch i takes rows i, i+n, ... so
   every micro-batch spans all the devices the rows are sharded over."""
   return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
-
-
-def write_config(c, workdir: str) -> dict:
-  """The resolved config and its fingerprint into the workdir (process 0;
-  r1jax/runinfo.py). Every process raises RunMismatchError, before anything
-  runs, if the workdir holds a run made with other result-changing values
-  (unless config.resume=force). Returns the resolved config."""
-  return runinfo.record(c, workdir)
-
-
-def saved_final_step(workdir: str, total_steps: int) -> bool:
-  """Whether the run in `workdir` saved its last step: a loop stopped by
-  SIGTERM / Ctrl-C saved an earlier one and returned normally."""
-  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoints_dir(workdir),
-                               async_save=False)
-  try:
-    return ckpt.latest_step() == total_steps
-  finally:
-    ckpt.close()
-
-
-def finish(c, workdir: str, cfg, params, last: dict,
-           total_steps: int) -> dict:
-  """After training: optional HF export (every process joins its gathers;
-  process 0 writes) and final_metrics.json (process 0). Returns `last`.
-  Neither when the loop stopped before `total_steps` (a signal): the
-  files mean a finished run, and the rerun resumes and writes them."""
-  if not saved_final_step(workdir, total_steps):
-    return last
-  if c.checkpoint.export_hf:
-    ckpt_lib.export_hf(os.path.join(workdir, "hf"), cfg, params,
-                       tokenizer=workdir)
-  if jax.process_index() == 0:
-    out = {k: v for k, v in last.items() if np.isfinite(v)}
-    # With the run's resolved config, fingerprint and code version.
-    out.update(runinfo.summary(c, workdir))
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump(out, f, indent=2)
-  return last
-
-
-def write_rl_curves(c, workdir: str) -> None:
-  """WORKDIR/curves.png of an RL run's metrics.jsonl (metrics.RL_CURVES;
-  process 0) when config.log.curves is set."""
-  path = os.path.join(workdir, metrics_lib.METRICS)
-  if c.log.get("curves") and jax.process_index() == 0 and os.path.isfile(
-      path):
-    metrics_lib.plot_curves(path, os.path.join(workdir, metrics_lib.CURVES),
-                            metrics_lib.RL_CURVES, cols=2, only_logged=True)
 
 
 def to_host(tree) -> Any:

@@ -33,6 +33,7 @@ from r1jax import sampling as sampling_lib
 from r1jax.evaluation import evaluators, external, report, rm_score, runner
 from r1jax.rewards import judge
 from r1jax.trainers import common
+from r1jax.trainers import run_files
 
 
 def _completions_file(c, e) -> str:
@@ -183,7 +184,7 @@ def run(c, workdir: str) -> dict[str, Any]:
   others)."""
   validate(c)
   os.makedirs(workdir, exist_ok=True)
-  common.write_config(c, workdir)
+  run_files.write_config(c, workdir)
   tok = _tokenizer(c, workdir)
   model = None
   results, settings, timing, records = {}, {}, {}, []

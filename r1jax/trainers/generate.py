@@ -45,6 +45,7 @@ from r1jax.rejection import traces
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.trainers import common
+from r1jax.trainers import run_files
 from r1jax.trainers import evaluate as eval_stage
 from r1jax.trainers import judge_model
 
@@ -307,7 +308,7 @@ def run(c, workdir: str) -> str:
   """Runs the stage; returns the path of sft.jsonl."""
   validate(c)
   os.makedirs(workdir, exist_ok=True)
-  common.write_config(c, workdir)
+  run_files.write_config(c, workdir)
   e = c.prompts
   tok = common.tokenizer(c, workdir, _corpus(e))
   examples = evaluators.load_examples(e, "config.prompts")

@@ -30,6 +30,8 @@ from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling, left_pad
 from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
+from r1jax.trainers import train_state
+from r1jax.trainers import run_files
 from r1jax.trainers import judge_model
 from r1jax.trainers import reward_models as reward_models_lib
 from r1jax.trainers import samples as samples_lib
@@ -50,7 +52,7 @@ def loss_config(c) -> grpo_loss.LossConfig:
 def validate(c) -> None:
   """Fails before anything compiles, naming the field."""
   common.validate_model(c)
-  common.validate_optim(c)
+  train_state.validate_optim(c)
   r = c.rl
   if r.group_size < 2:
     raise ValueError(f"config.rl.group_size={r.group_size}: GRPO needs G >= "
@@ -309,7 +311,7 @@ def build(c, workdir: str):
         f"{c.max_prompt_len} + {r.max_new_tokens} = {budget} exceeds the "
         f"model's max_seq_len {cfg.max_seq_len} (max_position_embeddings)")
   updates = c.steps * r.updates_per_batch * r.minibatches
-  tx, sched = common.make_optimizer(c.optim, updates)
+  tx, sched = train_state.make_optimizer(c.optim, updates)
   stops = common.stop_ids(tok, r.stop_tokens, "rl.stop_tokens")
   dev_rewards = None
   if not r.host_rewards:
@@ -330,13 +332,13 @@ def build(c, workdir: str):
 def run(c, workdir: str) -> dict:
   """Trains; returns the last metrics (with the final evaluation)."""
   validate(c)
-  common.write_config(c, workdir)
+  run_files.write_config(c, workdir)
   b = build(c, workdir)
   mesh, rules, tok, cfg, spec = b["mesh"], b["rules"], b["tok"], b["cfg"], \
       b["spec"]
   prompts, r = b["prompts"], c.rl
   ckpt_lib.save_model_config(workdir, cfg)
-  state = common.init_state(b["params"], b["tx"])
+  state = train_state.init_state(b["params"], b["tx"])
   # Consecutive steps without learning signal (checkpointed: a resumed run
   # counts on as an uninterrupted one).
   carry = {"train": state, "no_signal": jax.device_put(
@@ -489,6 +491,6 @@ def run(c, workdir: str) -> dict:
                  evaluate=evaluate if c.eval.num_prompts else None),
       total_steps=c.steps, tokens_per_step=lambda m: m["tokens_generated"],
       flops_per_token=fpt)
-  common.write_rl_curves(c, workdir)
-  return common.finish(c, workdir, cfg, carry["train"]["params"], last,
+  run_files.write_rl_curves(c, workdir)
+  return run_files.finish(c, workdir, cfg, carry["train"]["params"], last,
                        c.steps)

@@ -41,6 +41,7 @@ from r1jax.rewards.device import model_rewards
 from r1jax.sampling import sampler
 from r1jax.sampling.strategies import Sampling
 from r1jax.trainers import common
+from r1jax.trainers import train_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +361,7 @@ def make_learn(spec: RLSpec, tx):
                                     lambda x: common.split_rows(x, n_micro),
                                     mini))
       aux = _reduce(aux)
-      state, gnorm = common.apply_if_finite(state, grads, aux["loss_sum"],
+      state, gnorm = train_state.apply_if_finite(state, grads, aux["loss_sum"],
                                             tx)
       skipped = (state["bad_steps"] > 0).astype(jnp.float32)
       return state, dict(aux, grad_norm_max=gnorm, skipped_sum=skipped)

@@ -42,6 +42,8 @@ from r1jax.losses import reward as reward_loss
 from r1jax.models import hf, presets, reward
 from r1jax.models.transformer import ModelConfig
 from r1jax.trainers import common, loop
+from r1jax.trainers import train_state
+from r1jax.trainers import run_files
 
 OBJECTIVES = ("pairwise", "pointwise")
 STATS_FILE = "reward_stats.json"
@@ -93,7 +95,7 @@ def make_train_step(cfg: ModelConfig, tx, *, pairwise: bool,
         micro, zeros, {k: common.split_rows(batch[k], microbatches)
                        for k in KEYS + extra})
     loss = loss.sum()
-    new, gnorm = common.apply_if_finite(state, grads, loss, tx)
+    new, gnorm = train_state.apply_if_finite(state, grads, loss, tx)
     new = dict(new, step=state["step"] + 1)
     metrics = {k: v.sum() for k, v in aux.items()}
     metrics.update(loss=loss, grad_norm=gnorm, bad_steps=new["bad_steps"],
@@ -170,7 +172,7 @@ def _fields(c) -> prefs.Fields:
 
 def validate(c) -> None:
   common.validate_model(c)
-  common.validate_optim(c)
+  train_state.validate_optim(c)
   runinfo.resume_mode(c)
   d = c.data
   if c.objective not in OBJECTIVES:
@@ -390,7 +392,7 @@ def _write_json(path: str, value: dict) -> None:
 
 def run(c, workdir: str) -> dict:
   validate(c)
-  common.write_config(c, workdir)
+  run_files.write_config(c, workdir)
   d, pairwise = c.data, c.objective == "pairwise"
   mesh = shd.make_mesh(tuple(c.mesh.shape))
   rules = common.rules(c)
@@ -398,8 +400,8 @@ def run(c, workdir: str) -> dict:
   cfg, params = build_model(c, mesh, rules, tok.vocab_size)
   ckpt_lib.save_model_config(workdir, cfg)
   steps = total_steps(c, data)
-  tx, sched = common.make_optimizer(c.optim, steps)
-  carry = {"train": common.init_state(params, tx)}
+  tx, sched = train_state.make_optimizer(c.optim, steps)
+  carry = {"train": train_state.init_state(params, tx)}
   step_jit = jax.jit(make_train_step(
       cfg, tx, pairwise=pairwise, microbatches=d.microbatches,
       center_coef=c.loss.center_coef), donate_argnums=(0,))

@@ -37,6 +37,8 @@ from r1jax.losses import chunked
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer, output_head
 from r1jax.trainers import common, loop
+from r1jax.trainers import train_state
+from r1jax.trainers import run_files
 
 KEYS = ("tokens", "segment_ids", "positions", "loss_mask")
 
@@ -74,7 +76,7 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
         micro, zeros,
         {k: common.split_rows(batch[k], microbatches) for k in KEYS})
     loss = loss.sum()
-    new, gnorm = common.apply_if_finite(state, grads, loss, tx)
+    new, gnorm = train_state.apply_if_finite(state, grads, loss, tx)
     new = dict(new, step=state["step"] + 1)
     return new, {"loss": loss, "grad_norm": gnorm,
                  "token_accuracy": correct.sum() / num_targets,
@@ -85,7 +87,7 @@ def make_sft_step(cfg: ModelConfig, tx, microbatches: int = 1) -> Callable:
 
 def validate(c) -> None:
   common.validate_model(c)
-  common.validate_optim(c)
+  train_state.validate_optim(c)
   runinfo.resume_mode(c)
   d = c.data
   if d.get("prepared_dir"):
@@ -224,7 +226,7 @@ def total_steps(c, data) -> int:
 
 def run(c, workdir: str) -> dict:
   validate(c)
-  common.write_config(c, workdir)
+  run_files.write_config(c, workdir)
   d = c.data
   mesh = shd.make_mesh(tuple(c.mesh.shape))
   rules = common.rules(c)
@@ -235,8 +237,8 @@ def run(c, workdir: str) -> dict:
   cfg, params = common.model(c, mesh, rules, tok.vocab_size, c.seed)
   ckpt_lib.save_model_config(workdir, cfg)
   steps = total_steps(c, data)
-  tx, sched = common.make_optimizer(c.optim, steps)
-  carry = {"train": common.init_state(params, tx)}
+  tx, sched = train_state.make_optimizer(c.optim, steps)
+  carry = {"train": train_state.init_state(params, tx)}
   step_jit = jax.jit(make_sft_step(cfg, tx, d.microbatches),
                      donate_argnums=(0,))
 
@@ -275,5 +277,5 @@ def run(c, workdir: str) -> dict:
   finally:
     if prefetcher:
       prefetcher.close()
-  return common.finish(c, workdir, cfg, carry["train"]["params"], last,
+  return run_files.finish(c, workdir, cfg, carry["train"]["params"], last,
                        steps)

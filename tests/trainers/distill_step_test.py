@@ -18,7 +18,7 @@ from r1jax.losses import grpo as grpo_loss
 from r1jax.models import Transformer, init_params, presets
 from r1jax.rewards.device import combine
 from r1jax.sampling import Sampling
-from r1jax.trainers import common, grpo, grpo_step
+from r1jax.trainers import grpo, grpo_step, train_state
 from tests.trainers import util
 from tests.trainers.grpo_step_test import CFG, G, M, P, V, _batch, _spec
 
@@ -73,7 +73,7 @@ def test_token_advantage_is_the_teacher_student_logp_gap():
     comp = jax.jit(grpo_step.make_rollout(spec))(
         params, batch["prompts"], batch["pmask"], jax.random.key(3))
     state, m = jax.jit(grpo_step.make_learn(spec, tx))(
-        common.init_state(params, tx), {"ref": None, "teacher": teacher},
+        train_state.init_state(params, tx), {"ref": None, "teacher": teacher},
         batch["prompts"], batch["pmask"], comp, r_B, jax.random.key(4))
     # The rows, built here from the rollout (prompt-major, G per prompt).
     c = jax.device_get(comp)
@@ -140,7 +140,7 @@ def test_one_program_and_zero_update_for_a_teacher_equal_to_the_student():
   with m1, m2:
     for name, teacher in (("self", jax.tree.map(jnp.copy, params)),
                           ("other", other)):
-      state = common.init_state(jax.tree.map(jnp.copy, params), tx)
+      state = train_state.init_state(jax.tree.map(jnp.copy, params), tx)
       frozen = {"ref": None, "teacher": teacher}
       if name == "self":
         lowered = fn.lower(state, frozen, batch, jax.random.key(1))

@@ -16,6 +16,7 @@ from r1jax import sharding as shd
 from r1jax.models import init_params, presets
 from r1jax.sampling import sampler
 from r1jax.trainers import common, grpo, grpo_step
+from r1jax.trainers import train_state
 
 # sdy.sharding_constraint %x <@mesh, [{"fsdp"}, {}, {}]> : tensor<8x2560xbf16>
 _CONSTRAINT = re.compile(
@@ -38,14 +39,14 @@ def _lowered_learner(c):
                     param_dtype=common.DTYPES[c.model.param_dtype],
                     remat=c.model.remat)
   spec = grpo.rl_spec(c, cfg, stop_ids=(151643,), pad_id=151643)
-  tx, _ = common.make_optimizer(c.optim, 16)
+  tx, _ = train_state.make_optimizer(c.optim, 16)
   shapes, axes = shd.abstract_params(lambda r: init_params(cfg, r),
                                      jax.random.key(0))
   params = _abstract(shapes, shd.shardings_for(shapes, axes, mesh, rules))
   rep = NamedSharding(mesh, PartitionSpec())
   opt = jax.tree.map(
       lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh),
-      jax.eval_shape(tx.init, params), common.opt_state_shardings(tx, params))
+      jax.eval_shape(tx.init, params), train_state.opt_state_shardings(tx, params))
   scalar = jax.ShapeDtypeStruct((), jnp.int32, sharding=rep)
   state = {"params": params, "opt_state": opt, "step": scalar,
            "bad_steps": scalar}

@@ -13,7 +13,7 @@ from r1jax.losses import grpo as grpo_loss
 from r1jax.models import ModelConfig, init_params
 from r1jax.rewards.device import combine, testing
 from r1jax.sampling import Sampling, left_pad
-from r1jax.trainers import common, grpo_step
+from r1jax.trainers import grpo_step, train_state
 
 V = testing.CharVocab()
 CFG = ModelConfig(vocab_size=128, num_layers=2, embed_dim=32, num_heads=4,
@@ -52,7 +52,7 @@ def _run(spec, mesh, steps=1, tx=None):
   tx = tx or optax.sgd(1.0)
   params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
                                   jax.random.key(0), mesh)
-  state = common.init_state(params, tx)
+  state = train_state.init_state(params, tx)
   frozen = {"ref": jax.tree.map(jnp.copy, params), "teacher": None}
   batch = _batch(mesh, spec.num_prompts * (2 if spec.dynamic_sampling
                                            else 1))
@@ -113,7 +113,7 @@ def test_two_programs_equal_one():
   one_params, one_m = _run(spec, mesh, tx=tx)
   params, _, _ = shd.init_sharded(lambda r: init_params(CFG, r),
                                   jax.random.key(0), mesh)
-  state = common.init_state(params, tx)
+  state = train_state.init_state(params, tx)
   batch = _batch(mesh)
   k_sample, k_learn = jax.random.split(jax.random.fold_in(
       jax.random.key(1), 0))
@@ -145,7 +145,7 @@ def test_dynamic_sampling_keeps_groups_with_signal():
     r = np.zeros((2 * P, G), np.float32)
     r[1, 0], r[4, 2], r[6, 1] = 1.0, 1.0, 2.0
     frozen = {"ref": None, "teacher": None}
-    _, m = jax.jit(learn)(common.init_state(params, optax.sgd(0.0)), frozen,
+    _, m = jax.jit(learn)(train_state.init_state(params, optax.sgd(0.0)), frozen,
                           batch["prompts"], batch["pmask"], comp,
                           jnp.asarray(r.reshape(-1)), jax.random.key(4))
   assert m["kept_frac"] == pytest.approx(3 / P)
@@ -176,7 +176,7 @@ def test_unscored_rows_take_no_part_in_the_update():
         (comp.tokens_BxM[1] + 1) % CFG.vocab_size))
 
     def step(c, rewards):
-      state = common.init_state(jax.tree.map(jnp.copy, params),
+      state = train_state.init_state(jax.tree.map(jnp.copy, params),
                                 optax.sgd(1.0))
       return learn(state, {"ref": jax.tree.map(jnp.copy, params),
                            "teacher": None}, batch["prompts"],
@@ -233,7 +233,7 @@ def test_tis_weight_uses_the_truncated_behaviour_distribution():
         params, batch["prompts"], batch["pmask"], jax.random.key(3))
     r = jnp.arange(P * G, dtype=jnp.float32) % 3
     _, m = jax.jit(grpo_step.make_learn(spec, tx))(
-        common.init_state(params, tx), {"ref": None, "teacher": None},
+        train_state.init_state(params, tx), {"ref": None, "teacher": None},
         batch["prompts"], batch["pmask"], comp, r, jax.random.key(4))
   c = jax.device_get(comp)
   real = c.mask_BxM > 0

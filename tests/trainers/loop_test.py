@@ -17,13 +17,13 @@ import pytest
 from r1jax import checkpoint as ckpt_lib
 from r1jax import configlib
 from r1jax import sharding as shd
-from r1jax.trainers import common, loop
+from r1jax.trainers import loop, train_state
 
 
 def _state(tx):
   mesh = shd.make_mesh((1, -1, 1))
   rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return common.init_state({"w": jax.device_put(jnp.ones((8, 8)), rep)}, tx)
+  return train_state.init_state({"w": jax.device_put(jnp.ones((8, 8)), rep)}, tx)
 
 
 def test_non_finite_update_is_skipped_and_counted():
@@ -31,12 +31,12 @@ def test_non_finite_update_is_skipped_and_counted():
   state = _state(tx)
   good = {"w": jnp.full((8, 8), 0.5)}
   bad = {"w": jnp.full((8, 8), jnp.nan)}
-  new, _ = common.apply_if_finite(state, bad, jnp.float32(1.0), tx)
+  new, _ = train_state.apply_if_finite(state, bad, jnp.float32(1.0), tx)
   np.testing.assert_array_equal(new["params"]["w"], state["params"]["w"])
   assert int(new["bad_steps"]) == 1
-  new, _ = common.apply_if_finite(new, good, jnp.float32(jnp.inf), tx)
+  new, _ = train_state.apply_if_finite(new, good, jnp.float32(jnp.inf), tx)
   assert int(new["bad_steps"]) == 2
-  new, gnorm = common.apply_if_finite(new, good, jnp.float32(1.0), tx)
+  new, gnorm = train_state.apply_if_finite(new, good, jnp.float32(1.0), tx)
   assert int(new["bad_steps"]) == 0  # consecutive count resets
   np.testing.assert_allclose(new["params"]["w"], 1.0 - 0.05)
   assert float(gnorm) == pytest.approx(0.5 * 8)
@@ -203,10 +203,10 @@ def test_adamw_moments_are_sharded_like_their_params():
   rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   params = {"w": jax.device_put(jnp.ones((64, 16)), fsdp),
             "b": jax.device_put(jnp.ones((16,)), rep)}
-  tx, _ = common.make_optimizer(configlib.optim_block(lr=1e-3), 10)
-  state = common.init_state(params, tx)
+  tx, _ = train_state.make_optimizer(configlib.optim_block(lr=1e-3), 10)
+  state = train_state.init_state(params, tx)
   grads = {"w": jnp.full((64, 16), 0.5), "b": jnp.full((16,), 0.5)}
-  new, _ = jax.jit(common.apply_if_finite, static_argnums=3)(
+  new, _ = jax.jit(train_state.apply_if_finite, static_argnums=3)(
       state, grads, jnp.float32(1.0), tx)
   for s in (state, new):
     adam = [x for x in jax.tree.leaves(s["opt_state"]) if x.ndim == 2]

@@ -13,7 +13,7 @@ import pytest
 from configs import r1
 from r1jax import stages as stages_lib
 from r1jax.data import templates
-from r1jax.trainers import common, grpo, pipeline, sft
+from r1jax.trainers import grpo, pipeline, sft, train_state
 from tests.trainers import util
 
 ORDER = ("cold_start", "reasoning_rl", "rejection", "sft", "all_scenario_rl")
@@ -191,7 +191,7 @@ def test_sft_paper_settings_and_units():
   # Epochs become optimizer updates from the data: 2 x batches per epoch.
   assert sft.total_steps(c, types.SimpleNamespace(
       num_batches_per_epoch=7)) == 14
-  _, sched = common.make_optimizer(c.optim, 14)
+  _, sched = train_state.make_optimizer(c.optim, 14)
   assert float(sched(0)) == pytest.approx(5e-6)
   assert float(sched(14)) == pytest.approx(5e-7)
   assert c.data.extra_files == ()  # the non-reasoning data's slot

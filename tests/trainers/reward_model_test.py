@@ -20,7 +20,7 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import pipeline
 from r1jax.data import preferences as prefs
 from r1jax.models import hf, reward
-from r1jax.trainers import common
+from r1jax.trainers import train_state
 from r1jax.trainers import reward_model as rm
 from tests.trainers import util
 
@@ -209,8 +209,8 @@ def _steps(c, tok, mesh, microbatches, steps=2):
   data = prefs.Batches(ex, batch_size=c.data.batch_size,
                        seq_len=c.data.seq_len, pad_id=tok.pad_id)
   cfg, params = rm.build_model(c, mesh, rules, tok.vocab_size)
-  tx, _ = common.make_optimizer(c.optim, 10)
-  state = common.init_state(params, tx)
+  tx, _ = train_state.make_optimizer(c.optim, 10)
+  state = train_state.init_state(params, tx)
   step = jax.jit(rm.make_train_step(cfg, tx, pairwise=pairwise,
                                     microbatches=microbatches,
                                     center_coef=0.01 if pairwise else 0.0))

@@ -16,7 +16,7 @@ from r1jax.models import ModelConfig, init_params
 from r1jax.models import reward as rm_lib
 from r1jax.rewards.device import combine, model_rewards, testing
 from r1jax.sampling import Sampling, left_pad
-from r1jax.trainers import common, grpo_step
+from r1jax.trainers import grpo_step, train_state
 
 V = testing.CharVocab()
 CFG = ModelConfig(vocab_size=128, num_layers=2, embed_dim=32, num_heads=4,
@@ -83,7 +83,7 @@ def _run(spec, mesh, steps=1):
                                   jax.random.key(0), mesh)
   rm_params, _, _ = shd.init_sharded(
       lambda r: rm_lib.init_params(RM_CFG, r), jax.random.key(7), mesh)
-  state = common.init_state(params, tx)
+  state = train_state.init_state(params, tx)
   frozen = {"ref": jax.tree.map(jnp.copy, params), "teacher": None,
             "reward_models": {"rm": rm_params}}
   ex = TASK.examples(0, 0, P)
@@ -176,7 +176,7 @@ def test_judge_reward_in_the_step_equals_the_host_judge():
       pad_id=tok.pad_id, loss=grpo_loss.make_config("grpo"), rewards=rewards,
       judge=grpo_step.JudgeSpec(jt.CFG, j.pieces()))
   tx = optax.sgd(0.0)
-  state = common.init_state(params_j, tx)
+  state = train_state.init_state(params_j, tx)
   frozen = {"ref": params_j, "teacher": None,
             "judge": {"params": params_j, "chars": jnp.asarray(j.chars())}}
   batch = {"prompts": prompts, "pmask": pmask, "class_V": V.classes(),
