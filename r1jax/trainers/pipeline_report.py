@@ -129,9 +129,50 @@ def text_metrics(e, eval_dir: str) -> dict:
 
 
 def _by_lang(m: dict) -> str:
-  """"de 0.59 / en 0.63 / zh 0.56" from `pass@1/<lang>`; "-" if none."""
+  """"de 0.59 / en 0.63 / zh 0.56" from `pass@1/<lang>`; "-" with fewer
+  than two languages (pass@1 says it all)."""
   langs = sorted(k.split("/", 1)[1] for k in m if k.startswith("pass@1/"))
-  return " / ".join(f"{l} {m[f'pass@1/{l}']:.2f}" for l in langs) or "-"
+  if len(langs) < 2:
+    return "-"
+  return " / ".join(f"{l} {m[f'pass@1/{l}']:.2f}" for l in langs)
+
+
+def _num(v, spec=".3f") -> str:
+  return "-" if v is None else format(v, spec)
+
+
+# (column title, cell of a row's metrics) after stage, benchmark, pass@1
+# and gain; a column no row has a value for is left out of the table.
+COLUMNS = (
+    ("format", lambda m: _num(m.get("format"))),
+    ("readable", lambda m: _num(m.get("readable"))),
+    ("language (non-en)", lambda m: _num(m.get("language/non_en"))),
+    ("RM score", lambda m: _num(m.get("rm_score"))),
+    ("mean length", lambda m: _num(m.get("length/mean"), ".1f")),
+    ("reflective words", lambda m: _num(m.get("reflection/words_mean"),
+                                        ".2f")),
+    ("pass@1 per prompt language", _by_lang),
+)
+
+
+def markdown(rows: dict, gains: dict) -> str:
+  """results.md: one line per (stage, benchmark)."""
+  body = []
+  for name, res in rows.items():
+    for bench, m in res.items():
+      g = gains.get(name, {}).get(bench)
+      body.append((
+          [name, bench, f"{m['pass@1']:.3f} +- {m['pass@1_stderr']:.3f}",
+           f"{g['gain']:+.3f} ({g['stderr']:.3f}) vs {g['vs']}" if g
+           else "-"], [cell(m) for _, cell in COLUMNS]))
+  keep = [i for i in range(len(COLUMNS))
+          if any(cells[i] != "-" for _, cells in body)]
+  head = ["stage", "benchmark", "pass@1", "gain (paired s.e.)"] + [
+      COLUMNS[i][0] for i in keep]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  lines += ["| " + " | ".join(first + [cells[i] for i in keep]) + " |"
+            for first, cells in body]
+  return "\n".join(lines) + "\n"
 
 
 def write(c, workdir: str, evals: dict) -> dict:
@@ -151,26 +192,7 @@ def write(c, workdir: str, evals: dict) -> dict:
   out.update(runinfo.summary(c, workdir))
   with open(os.path.join(workdir, RESULTS), "w", encoding="utf-8") as f:
     json.dump(out, f, indent=2)
-  lines = ["| stage | benchmark | pass@1 | gain (paired s.e.) | format | "
-           "readable | language (non-en) | RM score | mean length | "
-           "pass@1 per prompt language |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-
-  def num(v, f=".3f"):
-    return "-" if v is None else format(v, f)
-
-  for name, res in rows.items():
-    for bench, m in res.items():
-      g = gains.get(name, {}).get(bench)
-      lines.append(
-          f"| {name} | {bench} | {m['pass@1']:.3f} +- "
-          f"{m['pass@1_stderr']:.3f} | "
-          + (f"{g['gain']:+.3f} ({g['stderr']:.3f}) vs {g['vs']}" if g
-             else "-") + " | " + " | ".join((
-                 num(m.get("format")), num(m.get("readable")),
-                 num(m.get("language/non_en")), num(m.get("rm_score")),
-                 num(m.get("length/mean"), ".1f"), _by_lang(m))) + " |")
-  table = "\n".join(lines) + "\n"
+  table = markdown(rows, gains)
   with open(os.path.join(workdir, TABLE), "w", encoding="utf-8") as f:
     f.write(table)
   print(table)

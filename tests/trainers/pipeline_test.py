@@ -249,8 +249,30 @@ def test_text_metrics_readable_and_language(tmp_path):
                "language/non_en": 0.75, "pass@1/de": 0.25,
                "reflection/words_mean": 0.5, "reflection/frac_any": 0.25,
                "reflection/words_mean_stderr": 0.5}
-  assert pipeline_report._by_lang(m) == "de 0.25"  # pylint: disable=protected-access
+  by_lang = pipeline_report._by_lang  # pylint: disable=protected-access
+  assert by_lang(m) == "-"  # one language: pass@1 says it all
+  assert by_lang({"pass@1/de": 0.25, "pass@1/zh": 0.5}) == "de 0.25 / zh 0.50"
   assert pipeline_report.text_metrics(c, str(tmp_path / "none")) == {}
+
+
+def test_results_table_leaves_out_columns_no_stage_has():
+  """results.md: the R1-Zero demo's stages (no language, no RM) get no
+  empty language / RM / per-language columns."""
+  m = {"pass@1": 0.4, "pass@1_stderr": 0.02, "format": 0.8,
+       "readable": 0.0, "length/mean": 27.0, "reflection/words_mean": 0.21,
+       "pass@1/en": 0.4}
+  rows = {"base": {"arithmetic": m},
+          "rl": {"arithmetic": dict(m, **{"pass@1": 0.85})}}
+  gains = {"rl": {"arithmetic": {"vs": "base", "gain": 0.45,
+                                 "stderr": 0.024, "problems": 128}}}
+  head, rule, base, rl = pipeline_report.markdown(rows, gains).splitlines()
+  assert head == ("| stage | benchmark | pass@1 | gain (paired s.e.) | "
+                  "format | readable | mean length | reflective words |")
+  assert rule == "|" + "---|" * 8
+  assert base == ("| base | arithmetic | 0.400 +- 0.020 | - | 0.800 | "
+                  "0.000 | 27.0 | 0.21 |")
+  assert rl.startswith("| rl | arithmetic | 0.850 +- 0.020 | +0.450 "
+                       "(0.024) vs base | 0.800 |")
 
 
 def test_text_metrics_no_readable_rate_for_programs(tmp_path):
