@@ -64,17 +64,18 @@ def _overrides(argv) -> list[str]:
   return out
 
 
-def _stage_hint(config, name: str) -> str | None:
-  """For `config.<name>` on a pipeline config, where `name` is one of its
-  stages or a stage type (e.g. `config.grpo.steps` from before the R1-Zero
-  demo became a pipeline): the path the field has now."""
+def _stage_hint(config, name: str) -> tuple[str | None, str | None]:
+  """For `config.<name>` on a pipeline config: (the stage `name` means, if
+  it is a stage or a stage type, e.g. `config.grpo.steps` from before the
+  R1-Zero demo became a pipeline; the pipeline's stages, listed), or
+  (None, None) for other configs."""
   if config.get("stage") != "pipeline" or "stages" not in config:
-    return None
+    return None, None
   stages = config.stages
   hits = [s for s in stages if s == name or stages[s].get("stage") == name]
   listed = ", ".join(f"{s} ({stages[s].get('stage')})" for s in stages)
-  return ((f"did you mean config.stages.{hits[0]}? " if hits else "")
-          + f"a pipeline's stages are config.stages.<name>: {listed}")
+  return (hits[0] if hits else None,
+          f"a pipeline's stages are config.stages.<name>: {listed}")
 
 
 def field_error(config, path: str) -> str | None:
@@ -89,11 +90,15 @@ def field_error(config, path: str) -> str | None:
     keys = [str(k) for k in node.keys()]
     if name not in keys:
       close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
-      stage = _stage_hint(node, name) if seen == "config" else None
-      hint = (f"did you mean {close[0]!r}?" if close else
-              stage if stage and stage.startswith("did") else
-              f"fields: {', '.join(sorted(keys))}"
-              + (f"; {stage}" if stage else ""))
+      hit, stages = (_stage_hint(node, name) if seen == "config"
+                     else (None, None))
+      if close:
+        hint = f"did you mean {close[0]!r}?"
+      elif hit:
+        hint = f"did you mean config.stages.{hit}? {stages}"
+      else:
+        hint = f"fields: {', '.join(sorted(keys))}" + (
+            f"; {stages}" if stages else "")
       return f"{seen}.{name}: no such field; {hint}"
     node, seen = node[name], f"{seen}.{name}"
     if index:

@@ -45,9 +45,9 @@ from r1jax.rejection import traces
 from r1jax.rewards import registry as reward_registry
 from r1jax.rewards import total as reward_total
 from r1jax.trainers import common
-from r1jax.trainers import run_files
 from r1jax.trainers import evaluate as eval_stage
 from r1jax.trainers import judge_model
+from r1jax.trainers import run_files
 
 NAME = "generate"
 SELECT_RANDOM, SELECT_TOTAL = "random", "total"

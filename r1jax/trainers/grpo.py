@@ -30,12 +30,12 @@ from r1jax.rewards import total as reward_total
 from r1jax.rewards.device import combine, vocab
 from r1jax.sampling import Sampling, left_pad
 from r1jax.trainers import common, grpo_step, host_rewards, loop, rl_data
-from r1jax.trainers import train_state
-from r1jax.trainers import run_files
 from r1jax.trainers import judge_model
 from r1jax.trainers import reward_models as reward_models_lib
+from r1jax.trainers import run_files
 from r1jax.trainers import samples as samples_lib
 from r1jax.trainers import teacher as teacher_lib
+from r1jax.trainers import train_state
 
 
 def loss_config(c) -> grpo_loss.LossConfig:

@@ -42,8 +42,8 @@ from r1jax.losses import reward as reward_loss
 from r1jax.models import hf, presets, reward
 from r1jax.models.transformer import ModelConfig
 from r1jax.trainers import common, loop
-from r1jax.trainers import train_state
 from r1jax.trainers import run_files
+from r1jax.trainers import train_state
 
 OBJECTIVES = ("pairwise", "pointwise")
 STATS_FILE = "reward_stats.json"

@@ -37,8 +37,8 @@ from r1jax.losses import chunked
 from r1jax.losses import sft as sft_loss
 from r1jax.models.transformer import ModelConfig, Transformer, output_head
 from r1jax.trainers import common, loop
-from r1jax.trainers import train_state
 from r1jax.trainers import run_files
+from r1jax.trainers import train_state
 
 KEYS = ("tokens", "segment_ids", "positions", "loss_mask")
 

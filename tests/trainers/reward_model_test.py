@@ -20,8 +20,8 @@ from r1jax import tokenizers as tok_lib
 from r1jax.data import pipeline
 from r1jax.data import preferences as prefs
 from r1jax.models import hf, reward
-from r1jax.trainers import train_state
 from r1jax.trainers import reward_model as rm
+from r1jax.trainers import train_state
 from tests.trainers import util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
